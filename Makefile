@@ -1,0 +1,35 @@
+# custody: `make run` starts the whole stack on embedded defaults; `make test` runs every test.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit bench clean-state
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/custody dev
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+test: $(STAMP) lint typecheck
+	$(VENV)/bin/pytest -q -ra
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest -q tests/unit
+
+bench: $(STAMP)
+	$(PY) bench/radius_search.py
+
+clean-state:
+	rm -rf .custody

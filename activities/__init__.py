@@ -1,0 +1,1 @@
+"""Temporal activities: thin, idempotent side effects (mail, storage, database). Rules live in custody/."""

@@ -1,0 +1,64 @@
+"""Sending mail over SMTP.
+
+Idempotency: each message carries a Message-ID derived from the caller's idempotency key, so a
+message retried by Temporal is recognisable as the same message by any reader; the footage-request
+activities also record what was sent before returning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate
+
+from temporalio import activity
+
+
+@dataclass(frozen=True)
+class EmailInput:
+    idempotency_key: str
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    sender: str
+
+
+def build_message(msg_in: EmailInput, sender: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = msg_in.to
+    msg["Subject"] = msg_in.subject
+    msg["Date"] = formatdate(usegmt=True)
+    domain = sender.rsplit("@", 1)[-1] or "custody.local"
+    msg["Message-ID"] = f"<{msg_in.idempotency_key}@{domain}>"
+    msg.set_content(msg_in.text)
+    if msg_in.html:
+        msg.add_alternative(msg_in.html, subtype="html")
+    return msg
+
+
+def send_message(config: SmtpConfig, msg: EmailMessage) -> None:
+    with smtplib.SMTP(config.host, config.port, timeout=30) as smtp:
+        smtp.send_message(msg)
+
+
+class EmailActivities:
+    """Activities bound to one SMTP configuration (from settings, given by worker.py)."""
+
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+
+    @activity.defn(name="send_email")
+    async def send_email(self, msg_in: EmailInput) -> str:
+        msg = build_message(msg_in, self.config.sender)
+        await asyncio.to_thread(send_message, self.config, msg)
+        return str(msg["Message-ID"])

@@ -1,0 +1,61 @@
+"""The FastAPI application factory. `uvicorn api.app:app` serves it with settings from the environment."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routes import auth, health, registry
+from custody.agencies import HOME_AGENCY
+from custody.db import create_db_engine, migrate, session_scope
+from custody.devsecrets import demo_passwords
+from custody.security import TokenService
+from custody.services.users import ensure_agencies, ensure_demo_users
+from custody.settings import Settings, load_settings
+
+log = logging.getLogger("custody.api")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    engine = create_db_engine(settings.db_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        migrate(engine)
+        with session_scope(engine) as session:
+            ensure_agencies(session=session)
+            if settings.mode == "dev" and settings.demo_users:
+                ensure_demo_users(
+                    session=session, passwords=demo_passwords(settings.home), agency=HOME_AGENCY
+                )
+        yield
+        client = getattr(app.state, "temporal", None)
+        app.state.temporal = None
+        del client
+        engine.dispose()
+
+    app = FastAPI(
+        title="custody",
+        summary="Chain of custody for video evidence from private cameras",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.tokens = TokenService(settings)
+    app.state.temporal = None
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(registry.router)
+    return app
+
+
+def app() -> FastAPI:
+    """uvicorn factory: `uvicorn --factory api.app:app`."""
+    logging.basicConfig(level=logging.INFO)
+    return create_app(load_settings())

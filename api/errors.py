@@ -1,0 +1,64 @@
+"""Every error leaves the API as `{"error": {"code", "message"}}` (the contract's shape)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from custody.errors import CustodyError, TooManyRequests, Unauthenticated
+
+log = logging.getLogger("custody.api")
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message}}
+
+
+def _describe(errors: list[dict[str, object]]) -> tuple[str, str]:
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return "malformed_json", "The request body is not valid JSON; send a JSON object."
+    parts = []
+    for e in errors[:5]:
+        loc = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))  # type: ignore[attr-defined]
+        if e.get("type") == "extra_forbidden":
+            parts.append(f"unknown field {loc!r}")
+        else:
+            parts.append(f"{loc or 'body'}: {e.get('msg')}")
+    return "validation_error", "Invalid request: " + "; ".join(parts) + "."
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CustodyError)
+    async def _custody(_: Request, exc: CustodyError) -> JSONResponse:
+        headers: dict[str, str] = {}
+        if isinstance(exc, Unauthenticated):
+            headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, TooManyRequests):
+            headers["Retry-After"] = str(exc.retry_after_s)
+        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        code, message = _describe(list(exc.errors()))
+        return JSONResponse(error_body(code, message), status_code=400 if code == "malformed_json" else 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated", 403: "forbidden"}
+        code = codes.get(exc.status_code, "http_error")
+        message = str(exc.detail) if exc.detail else code
+        if exc.status_code == 404 and message == "Not Found":
+            message = "No such route; see /docs for the API."
+        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            error_body("internal_error", "custody failed to handle this request; it was logged. Try again."),
+            status_code=500,
+        )

@@ -1,0 +1,70 @@
+"""GET /health: each component (db, temporal, s3, smtp) with 503 when any is down."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import urllib3
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from minio import Minio
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+from temporalio.client import Client
+
+from api.schemas import ComponentHealth, HealthOut
+from custody.health import check_db, check_smtp
+from custody.settings import Settings
+from storage.s3 import check as check_s3
+
+router = APIRouter(tags=["health"])
+TIMEOUT_S = 3.0
+
+
+async def _temporal(request: Request, settings: Settings) -> str:
+    client: Client | None = getattr(request.app.state, "temporal", None)
+    if client is None:
+        client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        request.app.state.temporal = client
+    await client.workflow_service.get_system_info(
+        GetSystemInfoRequest(), timeout=timedelta(seconds=TIMEOUT_S)
+    )
+    return f"Temporal at {settings.temporal_address} answers (namespace {settings.temporal_namespace})"
+
+
+def _s3_probe_client(settings: Settings) -> Minio:
+    # No retries and a short timeout: a health probe must answer quickly when the store is down.
+    http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=1.0, read=TIMEOUT_S), retries=False)
+    return Minio(
+        settings.s3_endpoint,
+        access_key=settings.secret("s3_access_key"),
+        secret_key=settings.secret("s3_secret_key"),
+        secure=settings.s3_secure,
+        region="us-east-1",
+        http_client=http,
+    )
+
+
+@router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
+async def health(request: Request) -> JSONResponse:
+    settings: Settings = request.app.state.settings
+    engine = request.app.state.engine
+    probes: dict[str, Callable[[], Awaitable[str]]] = {
+        "db": lambda: asyncio.to_thread(check_db, engine),
+        "temporal": lambda: _temporal(request, settings),
+        "s3": lambda: asyncio.to_thread(check_s3, _s3_probe_client(settings), bucket=settings.s3_bucket),
+        "smtp": lambda: asyncio.to_thread(check_smtp, settings.smtp_host, settings.smtp_port),
+    }
+
+    async def run(probe: Callable[[], Awaitable[str]]) -> ComponentHealth:
+        try:
+            return ComponentHealth(ok=True, detail=await asyncio.wait_for(probe(), TIMEOUT_S + 1))
+        except Exception as exc:  # a probe's failure is the answer, not an error of /health
+            return ComponentHealth(ok=False, detail=f"{type(exc).__name__}: {exc}"[:300] or "timed out")
+
+    results = await asyncio.gather(*(run(p) for p in probes.values()))
+    components = dict(zip(probes, results, strict=True))
+    ok = all(c.ok for c in components.values())
+    body = HealthOut(status="ok" if ok else "degraded", components=components)
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

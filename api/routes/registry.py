@@ -1,0 +1,110 @@
+"""Owners and cameras of the community camera program (staff routes)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from api.deps import SessionDep, SettingsDep, StaffWriter, require_json
+from api.schemas import CameraHitOut, CameraIn, CameraOut, CameraPatch, OwnerIn, OwnerOut
+from custody.services import registry
+
+router = APIRouter(tags=["registry"])
+json_body = [Depends(require_json)]
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+@router.post("/owners", status_code=201, response_model=OwnerOut, dependencies=json_body)
+def create_owner(body: OwnerIn, user: StaffWriter, session: SessionDep) -> OwnerOut:
+    owner = registry.create_owner(
+        session=session, name=body.name, email=body.email, phone=body.phone, created_by=user.id
+    )
+    return OwnerOut.model_validate(owner)
+
+
+@router.get("/owners", response_model=list[OwnerOut])
+def list_owners(
+    _: StaffWriter, session: SessionDep, limit: Limit = 100, offset: Offset = 0
+) -> list[OwnerOut]:
+    return [
+        OwnerOut.model_validate(o) for o in registry.list_owners(session=session, limit=limit, offset=offset)
+    ]
+
+
+@router.get("/owners/{owner_id}", response_model=OwnerOut)
+def get_owner(owner_id: str, _: StaffWriter, session: SessionDep) -> OwnerOut:
+    return OwnerOut.model_validate(registry.get_owner(session=session, owner_id=owner_id))
+
+
+@router.post("/cameras", status_code=201, response_model=CameraOut, dependencies=json_body)
+def create_camera(body: CameraIn, _: StaffWriter, session: SessionDep) -> CameraOut:
+    camera = registry.create_camera(
+        session=session,
+        owner_id=body.owner_id,
+        label=body.label,
+        lat=body.lat,
+        lon=body.lon,
+        kind=body.kind,
+        pull_url=body.pull_url,
+    )
+    return CameraOut.model_validate(camera)
+
+
+@router.get("/cameras/search", response_model=list[CameraHitOut])
+def search_cameras(
+    _: StaffWriter,
+    session: SessionDep,
+    settings: SettingsDep,
+    lat: Annotated[float, Query(description="Latitude of the centre, WGS84")],
+    lon: Annotated[float, Query(description="Longitude of the centre, WGS84")],
+    radius_m: Annotated[float, Query(description="Radius in metres, at most CUSTODY_MAX_RADIUS_M")],
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+) -> list[CameraHitOut]:
+    hits = registry.search_cameras(
+        session=session, lat=lat, lon=lon, radius_m=radius_m, max_radius_m=settings.max_radius_m, limit=limit
+    )
+    return [CameraHitOut.model_validate(h) for h in hits]
+
+
+@router.get("/cameras", response_model=list[CameraOut])
+def list_cameras(
+    _: StaffWriter,
+    session: SessionDep,
+    owner_id: str | None = None,
+    include_inactive: bool = False,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[CameraOut]:
+    cams = registry.list_cameras(
+        session=session, owner_id=owner_id, include_inactive=include_inactive, limit=limit, offset=offset
+    )
+    return [CameraOut.model_validate(c) for c in cams]
+
+
+@router.get("/cameras/{camera_id}", response_model=CameraOut)
+def get_camera(camera_id: str, _: StaffWriter, session: SessionDep) -> CameraOut:
+    return CameraOut.model_validate(registry.get_camera(session=session, camera_id=camera_id))
+
+
+@router.patch("/cameras/{camera_id}", response_model=CameraOut, dependencies=json_body)
+def update_camera(camera_id: str, body: CameraPatch, _: StaffWriter, session: SessionDep) -> CameraOut:
+    given = body.model_fields_set
+    camera = registry.update_camera(
+        session=session,
+        camera_id=camera_id,
+        label=body.label,
+        lat=body.lat,
+        lon=body.lon,
+        kind=body.kind,
+        pull_url=body.pull_url,
+        clear_pull_url="pull_url" in given and body.pull_url is None,
+    )
+    return CameraOut.model_validate(camera)
+
+
+@router.post("/cameras/{camera_id}/deactivate", response_model=CameraOut)
+def deactivate_camera(camera_id: str, _: StaffWriter, session: SessionDep) -> CameraOut:
+    return CameraOut.model_validate(registry.deactivate_camera(session=session, camera_id=camera_id))

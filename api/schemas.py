@@ -1,0 +1,104 @@
+"""Request and response shapes. Requests forbid unknown fields: a typo is an error, not a silent drop."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+from custody.timeutil import rfc3339
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    @field_serializer("*", when_used="json")
+    def _times(self, value: object) -> object:
+        return rfc3339(value) if isinstance(value, datetime) else value
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the OAuth2 token type, not a secret)
+    expires_in: int
+
+
+class MeOut(Out):
+    id: str
+    username: str
+    role: str
+    agency: str
+
+
+class AgencyOut(Out):
+    code: str
+    name: str
+
+
+class OwnerIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=254)
+    phone: str | None = Field(default=None, max_length=32)
+
+
+class OwnerOut(Out):
+    id: str
+    name: str
+    email: str
+    phone: str | None
+    registration_consent_at: datetime
+    created_at: datetime
+
+
+class CameraIn(Strict):
+    owner_id: str = Field(max_length=36)
+    label: str = Field(min_length=1, max_length=200)
+    lat: float
+    lon: float
+    kind: Literal["registered", "integrated"]
+    pull_url: str | None = Field(default=None, max_length=2048)
+
+
+class CameraPatch(Strict):
+    label: str | None = Field(default=None, min_length=1, max_length=200)
+    lat: float | None = None
+    lon: float | None = None
+    kind: Literal["registered", "integrated"] | None = None
+    pull_url: str | None = Field(default=None, max_length=2048)
+
+
+class CameraOut(Out):
+    id: str
+    owner_id: str
+    label: str
+    lat: float
+    lon: float
+    kind: str
+    pull_url: str | None
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class CameraHitOut(Out):
+    id: str
+    label: str
+    kind: str
+    lat: float
+    lon: float
+    distance_m: float
+
+
+class ComponentHealth(BaseModel):
+    ok: bool
+    detail: str
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    components: dict[str, ComponentHealth]

@@ -1,0 +1,99 @@
+"""`custody`: run the embedded stack and administer users.
+
+Exit codes: 0 success, 1 failure the message explains, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from custody.errors import CustodyError
+
+app = typer.Typer(
+    help="custody: chain of custody for video evidence from private cameras.", no_args_is_help=True
+)
+users_app = typer.Typer(help="Staff users.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+console = Console()
+err = Console(stderr=True)
+
+
+@app.command()
+def dev(
+    headless: Annotated[bool, typer.Option(help="Run Temporal without its Web UI")] = False,
+) -> None:
+    """Start the whole stack on embedded defaults (what `make run` does). Ctrl-C stops it."""
+    from custody.settings import load_settings
+    from devstack.launcher import run
+
+    try:
+        settings = load_settings()
+    except CustodyError as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    raise typer.Exit(run(settings, headless=headless, console=console))
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument(help="Login name (a-z, 0-9, . _ -)")],
+    role: Annotated[str, typer.Option("--role", help="investigator | prosecutor | auditor | admin")],
+    agency: Annotated[str, typer.Option("--agency", help="Agency code, e.g. MPD, MTPD, USCP")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input (for scripts)")
+    ] = False,
+) -> None:
+    """Create a staff user. Asks for the password (twice) unless --password-stdin is given."""
+    from custody.db import create_db_engine, migrate, session_scope
+    from custody.services.users import create_user, ensure_agencies
+    from custody.settings import load_settings
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        settings = load_settings()
+        engine = create_db_engine(settings.db_url)
+        migrate(engine)
+        with session_scope(engine) as session:
+            ensure_agencies(session=session)
+            user = create_user(
+                session=session, username=username, password=password, role=role, agency=agency
+            )
+            console.print(f"created {user.role} [bold]{user.username}[/bold] of {user.agency} (id {user.id})")
+    except CustodyError as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from exc
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List staff users."""
+    from sqlmodel import select
+
+    from custody.db import create_db_engine, migrate, session_scope
+    from custody.models import User
+    from custody.settings import load_settings
+
+    settings = load_settings()
+    engine = create_db_engine(settings.db_url)
+    migrate(engine)
+    with session_scope(engine) as session:
+        for user in session.exec(select(User).order_by(User.username)).all():
+            console.print(
+                f"{user.username}\t{user.role}\t{user.agency}\t{'active' if user.active else 'disabled'}"
+            )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Staff users, their agencies, and throttled password logins."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from custody.agencies import PROGRAM_AGENCIES
+from custody.errors import Conflict, NotFound, TooManyRequests, Unauthenticated, Unprocessable
+from custody.models import Agency, LoginFailure, Role, User
+from custody.security import burn_password_check, hash_password, verify_password
+from custody.timeutil import utcnow
+
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+MIN_PASSWORD = 12
+
+
+def ensure_agencies(*, session: Session) -> None:
+    """Add any program agency the database lacks (idempotent)."""
+    have = set(session.exec(select(Agency.code)).all())
+    for code, name in PROGRAM_AGENCIES:
+        if code not in have:
+            session.add(Agency(code=code, name=name))
+    session.flush()
+
+
+def list_agencies(*, session: Session) -> list[Agency]:
+    return list(session.exec(select(Agency).order_by(Agency.code)).all())
+
+
+def create_user(*, session: Session, username: str, password: str, role: str, agency: str) -> User:
+    username = username.strip().lower()
+    if not USERNAME_RE.match(username):
+        raise Unprocessable(
+            "Usernames are 2-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit."
+        )
+    if role not in Role.__members__:
+        raise Unprocessable(f"Unknown role {role!r}; use one of {', '.join(Role.__members__)}.")
+    if session.get(Agency, agency) is None:
+        codes = ", ".join(a.code for a in list_agencies(session=session))
+        raise Unprocessable(f"Unknown agency {agency!r}; use one of {codes}.")
+    if len(password) < MIN_PASSWORD:
+        raise Unprocessable(f"Passwords need at least {MIN_PASSWORD} characters.")
+    if session.exec(select(User).where(User.username == username)).first() is not None:
+        raise Conflict(f"A user named {username!r} exists already; pick another username.")
+    user = User(username=username, password_hash=hash_password(password), role=role, agency=agency)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_user(*, session: Session, user_id: str) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+def _recent_failures(session: Session, column: str, value: str, since: datetime) -> int:
+    t = LoginFailure.__table__.c  # type: ignore[attr-defined]
+    stmt = sa.select(sa.func.count()).select_from(LoginFailure).where(t[column] == value, t.at >= since)
+    return int(session.execute(stmt).scalar_one())
+
+
+def authenticate(
+    *, session: Session, username: str, password: str, client: str, max_failures: int, window_s: int
+) -> User:
+    """Check a password. After `max_failures` misses within `window_s` for one username (or from one
+    client address, at 4x the count), further attempts are refused with 429 until the window passes.
+
+    Failures are recorded in the database, so every API process shares the count.
+    """
+    username = username.strip().lower()
+    since = utcnow() - timedelta(seconds=window_s)
+    by_user = _recent_failures(session, "username", username, since)
+    by_client = _recent_failures(session, "client", client, since)
+    if by_user >= max_failures or by_client >= 4 * max_failures:
+        raise TooManyRequests(
+            f"Too many failed logins; wait {window_s} seconds before trying again.", retry_after_s=window_s
+        )
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None:
+        burn_password_check(password)
+    if user is None or not user.active or not verify_password(user.password_hash, password):
+        session.add(LoginFailure(username=username[:64], client=client[:64]))
+        session.commit()  # the failure must count even though the request fails
+        raise Unauthenticated("Wrong username or password.")
+    session.execute(sa.delete(LoginFailure).where(col(LoginFailure.username) == username))
+    return user
+
+
+def ensure_demo_users(*, session: Session, passwords: dict[str, str], agency: str) -> dict[str, str]:
+    """Create one demo user per role (dev mode), named after the role. Returns username per role."""
+    out: dict[str, str] = {}
+    for role, password in passwords.items():
+        username = f"demo-{role}"
+        existing = session.exec(select(User).where(User.username == username)).first()
+        if existing is None:
+            create_user(session=session, username=username, password=password, role=role, agency=agency)
+        out[role] = username
+    return out

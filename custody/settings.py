@@ -1,0 +1,182 @@
+"""One place for every setting, read from `CUSTODY_*` environment variables.
+
+Why one object: the API, the worker, the CLI and the embedded launcher must agree on ports, keys and
+durations, and tests must be able to shrink durations (reminders, expiry) to seconds. Everything that
+needs a setting receives this object; nothing reads the environment on its own.
+
+Secrets (JWT signing key, S3 credentials, ledger signing key) are never hard-coded. In `dev` mode the
+missing ones are generated once into `$CUSTODY_HOME/secrets.json` (mode 0600) and reused; in any other
+mode a missing secret stops start-up with a message naming the variable to set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from custody.errors import ConfigurationError
+
+Mode = Literal["dev", "test", "production"]
+JwtAlgorithm = Literal["ES256", "RS256", "HS256"]
+
+#: Settings that must be provided outside dev mode (env var name -> field name).
+SECRET_FIELDS: dict[str, str] = {
+    "CUSTODY_JWT_KEY": "jwt_key",
+    "CUSTODY_S3_ACCESS_KEY": "s3_access_key",
+    "CUSTODY_S3_SECRET_KEY": "s3_secret_key",
+    "CUSTODY_LEDGER_SIGNING_KEY": "ledger_signing_key",
+}
+
+
+class Settings(BaseSettings):
+    """Every knob of custody. Field names map to `CUSTODY_<NAME>` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="CUSTODY_", extra="ignore", frozen=False)
+
+    # --- where and how it runs -------------------------------------------------------------------
+    mode: Mode = Field("dev", description="dev (embedded, generated secrets), test, or production")
+    home: Path = Field(Path(".custody"), description="State folder: database, object store, mail, logs")
+    api_host: str = Field("127.0.0.1", description="Address the API binds to")
+    api_port: int = Field(8000, description="Port of the HTTP API")
+    public_url: str | None = Field(None, description="Base URL owners' links point to (default: the API URL)")
+
+    # --- database --------------------------------------------------------------------------------
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default SQLite file $CUSTODY_HOME/custody.db"
+    )
+
+    # --- Temporal --------------------------------------------------------------------------------
+    temporal_host: str = Field("127.0.0.1", description="Temporal frontend host")
+    temporal_port: int = Field(7233, description="Temporal frontend port (embedded server listens here)")
+    temporal_ui_port: int = Field(8233, description="Temporal Web UI port (embedded server)")
+    temporal_namespace: str = Field("default", description="Temporal namespace")
+    task_queue: str = Field("custody", description="Temporal task queue of the worker")
+
+    # --- object storage --------------------------------------------------------------------------
+    s3_host: str = Field("127.0.0.1", description="S3 endpoint host")
+    s3_port: int = Field(8333, description="S3 endpoint port (embedded SeaweedFS listens here)")
+    s3_secure: bool = Field(False, description="Use TLS to reach S3")
+    s3_access_key: SecretStr | None = Field(None, description="S3 access key (generated in dev)")
+    s3_secret_key: SecretStr | None = Field(None, description="S3 secret key (generated in dev)")
+    s3_bucket: str = Field("evidence", description="Evidence bucket (versioned, object lock)")
+    evidence_retention_days: int = Field(
+        365, ge=1, description="Default COMPLIANCE (WORM) retention of evidence objects, in days"
+    )
+
+    # --- mail ------------------------------------------------------------------------------------
+    smtp_host: str = Field("127.0.0.1", description="SMTP server host")
+    smtp_port: int = Field(8025, description="SMTP server port (embedded aiosmtpd listens here)")
+    smtp_from: str = Field("custody@localhost", description="Sender address of owner notices")
+
+    # --- staff auth ------------------------------------------------------------------------------
+    jwt_algorithm: JwtAlgorithm = Field("ES256", description="The one JWT algorithm accepted")
+    jwt_key: SecretStr | None = Field(
+        None, description="PEM private key (ES256/RS256) or shared secret (HS256); generated in dev"
+    )
+    jwt_issuer: str = Field("custody", description="JWT iss")
+    jwt_audience: str = Field("custody-api", description="JWT aud")
+    jwt_ttl_s: int = Field(3600, ge=60, description="Lifetime of an access token")
+    login_max_failures: int = Field(5, ge=1, description="Failed logins allowed per window before throttling")
+    login_window_s: int = Field(300, ge=1, description="Window (and lockout) for failed-login throttling")
+
+    # --- ledger ----------------------------------------------------------------------------------
+    ledger_signing_key: SecretStr | None = Field(
+        None, description="Ed25519 private key, base64 of the 32-byte seed; generated in dev"
+    )
+    ledger_origin: str = Field("custody.local/ledger", description="Checkpoint origin line and key name")
+
+    # --- footage requests ------------------------------------------------------------------------
+    consent_ttl_s: int = Field(604800, ge=1, description="How long an owner may answer a request")
+    reminders_s: list[int] = Field(
+        default_factory=lambda: [86400, 259200],
+        description="Reminder offsets from the first notice, comma-separated seconds",
+    )
+    max_radius_m: float = Field(1000, gt=0, description="Largest alert / search radius in metres")
+    max_window_s: int = Field(86400, gt=0, description="Longest footage window of an alert")
+    max_file_bytes: int = Field(4 * 1024**3, gt=0, description="Largest single uploaded file")
+
+    # --- embedded launcher -----------------------------------------------------------------------
+    demo_users: bool = Field(True, description="Create one demo user per role in dev mode")
+
+    @field_validator("reminders_s", mode="before")
+    @classmethod
+    def _parse_reminders(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            try:
+                return [int(p) for p in parts]
+            except ValueError as exc:
+                raise ValueError(
+                    f"CUSTODY_REMINDERS_S must be comma-separated whole seconds, got {value!r}"
+                ) from exc
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if any(r <= 0 for r in self.reminders_s):
+            raise ValueError("CUSTODY_REMINDERS_S offsets must be positive")
+        return self
+
+    # --- derived ---------------------------------------------------------------------------------
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'custody.db').resolve()}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or self.api_url).rstrip("/")
+
+    @property
+    def temporal_address(self) -> str:
+        return f"{self.temporal_host}:{self.temporal_port}"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"{self.s3_host}:{self.s3_port}"
+
+    def secret(self, field: str) -> str:
+        """The plain value of a secret setting; ConfigurationError when it was never set."""
+        value = getattr(self, field)
+        if value is None:
+            env = next(k for k, v in SECRET_FIELDS.items() if v == field)
+            raise ConfigurationError(f"{env} is not set; set it in the environment.")
+        return str(value.get_secret_value())
+
+    def require_secrets(self) -> None:
+        """Raise a ConfigurationError naming every missing secret (called outside dev mode)."""
+        missing = [env for env, field in SECRET_FIELDS.items() if getattr(self, field) is None]
+        if missing:
+            raise ConfigurationError(
+                f"custody is running in {self.mode!r} mode and these secrets are not set: "
+                f"{', '.join(missing)}. Set them in the environment (or use CUSTODY_MODE=dev for a "
+                "local stack with generated secrets)."
+            )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; in dev mode fill missing secrets from `$CUSTODY_HOME`.
+
+    Outside dev mode a missing secret raises ConfigurationError: custody never runs in production
+    with a key somebody else could also have.
+    """
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    if settings.mode == "dev":
+        from custody.devsecrets import ensure_dev_secrets
+
+        generated = ensure_dev_secrets(settings.home)
+        for field in SECRET_FIELDS.values():
+            if getattr(settings, field) is None:
+                setattr(settings, field, SecretStr(generated[field]))
+    settings.require_secrets()
+    return settings

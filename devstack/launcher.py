@@ -1,0 +1,189 @@
+"""`custody dev` / `make run`: the whole stack on embedded defaults, supervised, stopped by Ctrl-C.
+
+Order of start: SMTP, Temporal (with Web UI and custom search attributes) and SeaweedFS together; the
+evidence bucket; then the API (which migrates the database and seeds demo users) and the worker. Every
+URL and the demo logins are printed and written to `$CUSTODY_HOME/dev.json` (mode 0600). State stays
+under `$CUSTODY_HOME`, so a second run finds the first one's data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from custody.devsecrets import demo_passwords, write_private
+from custody.errors import ConfigurationError
+from custody.settings import Settings
+from devstack.procs import Child, port_free, wait_until
+from devstack.servers import (
+    S3Identity,
+    seaweed_child,
+    smtp_child,
+    temporal_child,
+    wait_s3_and_bucket,
+    wait_smtp,
+    wait_temporal,
+)
+from storage.s3 import make_client
+
+
+def _check_ports(settings: Settings) -> None:
+    wanted = {
+        "CUSTODY_API_PORT": settings.api_port,
+        "CUSTODY_TEMPORAL_PORT": settings.temporal_port,
+        "CUSTODY_TEMPORAL_UI_PORT": settings.temporal_ui_port,
+        "CUSTODY_S3_PORT": settings.s3_port,
+        "CUSTODY_SMTP_PORT": settings.smtp_port,
+    }
+    busy = [f"{name}={port}" for name, port in wanted.items() if not port_free(port)]
+    if busy:
+        raise ConfigurationError(
+            f"These ports are in use on 127.0.0.1: {', '.join(busy)}. Stop what holds them (another "
+            "`make run`?) or choose other ports with those variables."
+        )
+
+
+def dev_facts(settings: Settings) -> dict[str, Any]:
+    passwords = demo_passwords(settings.home)
+    return {
+        "api": settings.api_url,
+        "api_docs": f"{settings.api_url}/docs",
+        "health": f"{settings.api_url}/health",
+        "temporal": settings.temporal_address,
+        "temporal_namespace": settings.temporal_namespace,
+        "temporal_ui": f"http://127.0.0.1:{settings.temporal_ui_port}",
+        "task_queue": settings.task_queue,
+        "s3": {
+            "endpoint": settings.s3_endpoint,
+            "access_key": settings.secret("s3_access_key"),
+            "secret_key": settings.secret("s3_secret_key"),
+            "bucket": settings.s3_bucket,
+        },
+        "smtp": f"{settings.smtp_host}:{settings.smtp_port}",
+        "maildir": str((settings.home / "mail").resolve()),
+        "database_url": settings.db_url,
+        "logs": str((settings.home / "logs").resolve()),
+        "users": {role: {"username": f"demo-{role}", "password": pw} for role, pw in passwords.items()},
+    }
+
+
+def _print_banner(console: Console, facts: dict[str, Any], dev_json: Path) -> None:
+    table = Table(title="custody is running", show_header=False, title_justify="left")
+    table.add_row("API", facts["api"])
+    table.add_row("API docs", facts["api_docs"])
+    table.add_row("Health", facts["health"])
+    table.add_row("Temporal UI", facts["temporal_ui"])
+    table.add_row("Temporal", f"{facts['temporal']} (namespace {facts['temporal_namespace']})")
+    table.add_row("S3", f"http://{facts['s3']['endpoint']} bucket {facts['s3']['bucket']}")
+    table.add_row("SMTP", f"{facts['smtp']} -> Maildir {facts['maildir']}")
+    table.add_row("Database", facts["database_url"])
+    for role, login in facts["users"].items():
+        table.add_row(f"login: {role}", f"{login['username']} / {login['password']}")
+    console.print(table)
+    console.print(f"Facts for scripts: {dev_json}   Logs: {facts['logs']}   Stop: Ctrl-C", highlight=False)
+
+
+def run(settings: Settings, *, headless: bool = False, console: Console | None = None) -> int:
+    """Start everything, print the URLs, supervise until Ctrl-C/SIGTERM or a child dies."""
+    console = console or Console()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    home = settings.home.resolve()
+    logs = home / "logs"
+    _check_ports(settings)
+
+    env = dict(os.environ)
+    env["CUSTODY_HOME"] = str(home)
+    env["CUSTODY_MODE"] = settings.mode
+    env["PYTHONUNBUFFERED"] = "1"
+    src_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = src_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+
+    stop = threading.Event()
+    children: list[Child] = []
+
+    starting = True
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+        if starting:  # abort the readiness waits at once; `finally` stops what was started
+            raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with console.status("starting SMTP, Temporal and SeaweedFS ...") as status:
+            smtp = smtp_child(port=settings.smtp_port, maildir=home / "mail", log=logs / "smtp.log")
+            temporal = temporal_child(
+                port=settings.temporal_port, ui_port=settings.temporal_ui_port,
+                db_file=home / "temporal" / "temporal.db", log=logs / "temporal.log",
+                headless=headless, namespace=settings.temporal_namespace,
+            )  # fmt: skip
+            identity = S3Identity(settings.secret("s3_access_key"), settings.secret("s3_secret_key"))
+            seaweed = seaweed_child(
+                s3_port=settings.s3_port, data_dir=home / "s3" / "data", identity=identity,
+                log=logs / "seaweedfs.log",
+            )  # fmt: skip
+            for child in (smtp, temporal, seaweed):
+                children.append(child.start())
+            wait_smtp(smtp, port=settings.smtp_port)
+            status.update("waiting for Temporal ...")
+            wait_temporal(
+                temporal, port=settings.temporal_port, ui_port=None if headless else settings.temporal_ui_port
+            )
+            status.update("waiting for S3 and the evidence bucket ...")
+            wait_s3_and_bucket(
+                seaweed, client=make_client(settings), bucket=settings.s3_bucket,
+                retention_days=settings.evidence_retention_days,
+            )  # fmt: skip
+            status.update("starting the API and the worker ...")
+            api = Child(
+                "api",
+                [sys.executable, "-m", "uvicorn", "--factory", "api.app:app", "--host", settings.api_host,
+                 "--port", str(settings.api_port), "--no-access-log"],
+                logs / "api.log", env=env, stop_grace_s=10,
+            )  # fmt: skip
+            worker = Child(
+                "worker", [sys.executable, "-m", "worker"], logs / "worker.log", env=env, stop_grace_s=15
+            )
+            children.append(api.start())
+            children.append(worker.start())
+            wait_until(
+                f"API on {settings.api_url}",
+                lambda: urllib.request.urlopen(f"{settings.api_url}/health", timeout=5).status == 200,  # noqa: S310
+                timeout_s=90, child=api,
+            )  # fmt: skip
+            wait_until("worker", lambda: "worker ready" in worker.tail(50), timeout_s=60, child=worker)
+
+        starting = False
+        facts = dev_facts(settings)
+        dev_json = home / "dev.json"
+        write_private(dev_json, json.dumps(facts, indent=2) + "\n")
+        _print_banner(console, facts, dev_json)
+
+        while not stop.wait(0.5):
+            dead = [c for c in children if not c.alive()]
+            if dead:
+                for c in dead:
+                    console.print(f"[red]{c.name} exited unexpectedly[/red]; last log lines:\n{c.tail()}")
+                return 1
+        console.print("stopping ...")
+        return 0
+    except KeyboardInterrupt:
+        console.print("interrupted while starting; stopping ...")
+        return 130
+    except (TimeoutError, RuntimeError, ConfigurationError) as exc:
+        console.print(f"[red]custody could not start:[/red] {exc}")
+        return 1
+    finally:
+        for child in reversed(children):
+            child.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

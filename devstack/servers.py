@@ -1,0 +1,127 @@
+"""How each real server of the embedded stack is started and known to be ready.
+
+The launcher (`custody dev`) and the test fixtures both use these, so tests run against servers
+started exactly as a user's `make run` starts them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from minio import Minio
+
+from custody.devsecrets import write_private
+from custody.health import check_smtp, port_open
+from devstack.procs import Child, bin_path, free_port, wait_until
+from storage.s3 import ensure_evidence_bucket
+
+#: Custom search attributes the workflows set (no personal data goes in them).
+SEARCH_ATTRIBUTES = {
+    "CustodyStatus": "Keyword",
+    "CaseId": "Keyword",
+    "Agency": "Keyword",
+    "RequestId": "Keyword",
+}
+
+
+def temporal_child(
+    *, port: int, ui_port: int, db_file: Path, log: Path, headless: bool = False, namespace: str = "default"
+) -> Child:
+    argv = [
+        bin_path("temporal"), "server", "start-dev",
+        "--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(ui_port),
+        "--db-filename", str(db_file), "--namespace", namespace,
+        "--log-level", "warn", "--ui-disable-news-fetch",
+        "--http-port", str(free_port()), "--metrics-port", str(free_port()),
+    ]  # fmt: skip
+    for key, kind in SEARCH_ATTRIBUTES.items():
+        argv += ["--search-attribute", f"{key}={kind}"]
+    if headless:
+        argv.append("--headless")
+    db_file.parent.mkdir(parents=True, exist_ok=True)
+    return Child("temporal", argv, log, stop_grace_s=15)
+
+
+def wait_temporal(child: Child, *, port: int, ui_port: int | None, timeout_s: float = 60) -> None:
+    wait_until(
+        f"Temporal on 127.0.0.1:{port}",
+        lambda: port_open("127.0.0.1", port),
+        timeout_s=timeout_s,
+        child=child,
+    )
+    if ui_port is not None:
+        wait_until(
+            f"Temporal Web UI on 127.0.0.1:{ui_port}",
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/", timeout=2).status == 200,
+            timeout_s=timeout_s,
+            child=child,
+        )
+
+
+@dataclass(frozen=True)
+class S3Identity:
+    access_key: str
+    secret_key: str
+
+
+def seaweed_child(*, s3_port: int, data_dir: Path, identity: S3Identity, log: Path) -> Child:
+    """SeaweedFS master, volume, filer and S3 gateway in one process, on 127.0.0.1 only.
+
+    Its internal ports (each also taking port+10000 for gRPC) are picked free at every start; the data
+    in `data_dir` does not depend on them.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = data_dir.parent / "identities.json"
+    write_private(
+        config,
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "custody",
+                        "credentials": [{"accessKey": identity.access_key, "secretKey": identity.secret_key}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+        ),
+    )
+    master, volume, filer = (free_port(grpc_pair=True) for _ in range(3))
+    argv = [
+        bin_path("weed"), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data_dir}",
+        f"-master.port={master}", f"-volume.port={volume}", f"-filer.port={filer}",
+        "-s3", f"-s3.port={s3_port}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+        f"-s3.config={config}", "-master.telemetry=false", "-master.volumeSizeLimitMB=1024",
+    ]  # fmt: skip
+    return Child("seaweedfs", argv, log, stop_grace_s=3)
+
+
+def wait_s3_and_bucket(
+    child: Child, *, client: Minio, bucket: str, retention_days: int, timeout_s: float = 60
+) -> None:
+    """Wait until S3 answers, then create or check the evidence bucket (versioned, object lock)."""
+
+    def ready() -> bool:
+        ensure_evidence_bucket(client, bucket=bucket, retention_days=retention_days)
+        return True
+
+    wait_until(f"S3 (SeaweedFS) with bucket {bucket!r}", ready, timeout_s=timeout_s, child=child)
+
+
+def smtp_child(*, port: int, maildir: Path, log: Path) -> Child:
+    argv = [sys.executable, "-m", "devstack.smtp", "--host", "127.0.0.1", "--port", str(port),
+            "--maildir", str(maildir)]  # fmt: skip
+    return Child("smtp", argv, log, stop_grace_s=5)
+
+
+def wait_smtp(child: Child, *, port: int, timeout_s: float = 30) -> None:
+    wait_until(
+        f"SMTP on 127.0.0.1:{port}",
+        lambda: bool(check_smtp("127.0.0.1", port)),
+        timeout_s=timeout_s,
+        child=child,
+    )

@@ -1,0 +1,1 @@
+"""PDF chain-of-custody reports (reportlab)."""

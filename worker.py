@@ -1,0 +1,61 @@
+"""The custody worker: runs the footage-request workflows and their activities on the task queue.
+
+Run with `python -m worker` (the launcher does). Settings come from the environment like the API's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.email import EmailActivities, SmtpConfig
+from custody.settings import Settings, load_settings
+
+log = logging.getLogger("custody.worker")
+
+
+async def connect(settings: Settings, *, timeout_s: float = 60) -> Client:
+    """Connect to Temporal, retrying while the server starts."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        except RuntimeError as exc:
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(
+                    f"Temporal at {settings.temporal_address} did not answer within {timeout_s:.0f} s: {exc}"
+                ) from exc
+            await asyncio.sleep(1)
+
+
+def build_worker(client: Client, settings: Settings) -> Worker:
+    email = EmailActivities(SmtpConfig(settings.smtp_host, settings.smtp_port, settings.smtp_from))
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[],
+        activities=[email.send_email],
+    )
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = load_settings()
+    client = await connect(settings)
+    worker = build_worker(client, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with worker:
+        log.info("worker ready on task queue %s at %s", settings.task_queue, settings.temporal_address)
+        await stop.wait()
+        log.info("worker stopping")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
