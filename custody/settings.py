@@ -12,10 +12,10 @@ mode a missing secret stops start-up with a message naming the variable to set.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from custody.errors import ConfigurationError
 
@@ -90,7 +90,7 @@ class Settings(BaseSettings):
 
     # --- footage requests ------------------------------------------------------------------------
     consent_ttl_s: int = Field(604800, ge=1, description="How long an owner may answer a request")
-    reminders_s: list[int] = Field(
+    reminders_s: Annotated[list[int], NoDecode] = Field(
         default_factory=lambda: [86400, 259200],
         description="Reminder offsets from the first notice, comma-separated seconds",
     )

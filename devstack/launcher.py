@@ -98,7 +98,6 @@ def run(settings: Settings, *, headless: bool = False, console: Console | None =
     settings.home.mkdir(parents=True, exist_ok=True)
     home = settings.home.resolve()
     logs = home / "logs"
-    _check_ports(settings)
 
     env = dict(os.environ)
     env["CUSTODY_HOME"] = str(home)
@@ -119,6 +118,7 @@ def run(settings: Settings, *, headless: bool = False, console: Console | None =
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
+        _check_ports(settings)
         with console.status("starting SMTP, Temporal and SeaweedFS ...") as status:
             smtp = smtp_child(port=settings.smtp_port, maildir=home / "mail", log=logs / "smtp.log")
             temporal = temporal_child(
@@ -185,5 +185,6 @@ def run(settings: Settings, *, headless: bool = False, console: Console | None =
     finally:
         for child in reversed(children):
             child.stop()
+        (home / "dev.json").unlink(missing_ok=True)  # its facts no longer hold
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -7,7 +7,6 @@ a person or a test read exactly what owners were sent.
 from __future__ import annotations
 
 import argparse
-import mailbox
 import signal
 import threading
 from pathlib import Path
@@ -17,8 +16,8 @@ from aiosmtpd.handlers import Mailbox
 
 
 def serve(host: str, port: int, maildir: Path) -> Controller:
-    maildir.mkdir(parents=True, exist_ok=True)
-    mailbox.Maildir(str(maildir), create=True)
+    for sub in ("tmp", "new", "cur"):  # a Maildir is these three folders
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
     controller = Controller(Mailbox(maildir), hostname=host, port=port, ready_timeout=10)
     controller.start()
     return controller

@@ -1,0 +1,138 @@
+"""Fixtures: the real servers (Temporal, SeaweedFS, SMTP) started once per test session on free ports,
+and databases on both SQLite and PostgreSQL (each test session in its own PostgreSQL database)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from custody.devsecrets import ensure_dev_secrets
+from custody.settings import Settings
+from devstack.procs import Child, free_port
+from devstack.servers import (
+    S3Identity,
+    seaweed_child,
+    smtp_child,
+    temporal_child,
+    wait_s3_and_bucket,
+    wait_smtp,
+    wait_temporal,
+)
+from storage.s3 import make_client
+
+PG_ADMIN_URL = os.environ.get("CUSTODY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@dataclass(frozen=True)
+class Stack:
+    home: Path
+    temporal_port: int
+    s3_port: int
+    smtp_port: int
+    maildir: Path
+    secrets: dict[str, str]
+
+    def settings(self, **overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "mode": "test",
+            "home": self.home,
+            "temporal_port": self.temporal_port,
+            "s3_port": self.s3_port,
+            "smtp_port": self.smtp_port,
+            "s3_bucket": "evidence",
+            "jwt_key": self.secrets["jwt_key"],
+            "s3_access_key": self.secrets["s3_access_key"],
+            "s3_secret_key": self.secrets["s3_secret_key"],
+            "ledger_signing_key": self.secrets["ledger_signing_key"],
+            "demo_users": False,
+        }
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Real Temporal (headless), SeaweedFS and SMTP servers, started as `make run` starts them."""
+    home = tmp_path_factory.mktemp("stack")
+    secrets = ensure_dev_secrets(home)
+    ports = {"temporal": free_port(), "s3": free_port(grpc_pair=True), "smtp": free_port()}
+    logs = home / "logs"
+    children: list[Child] = []
+    try:
+        smtp = smtp_child(port=ports["smtp"], maildir=home / "mail", log=logs / "smtp.log").start()
+        children.append(smtp)
+        temporal = temporal_child(
+            port=ports["temporal"],
+            ui_port=free_port(),
+            db_file=home / "temporal.db",
+            log=logs / "temporal.log",
+            headless=True,
+        ).start()
+        children.append(temporal)
+        seaweed = seaweed_child(
+            s3_port=ports["s3"],
+            data_dir=home / "s3" / "data",
+            identity=S3Identity(secrets["s3_access_key"], secrets["s3_secret_key"]),
+            log=logs / "seaweedfs.log",
+        ).start()
+        children.append(seaweed)
+        st = Stack(home, ports["temporal"], ports["s3"], ports["smtp"], home / "mail", secrets)
+        wait_smtp(smtp, port=ports["smtp"])
+        wait_temporal(temporal, port=ports["temporal"], ui_port=None)
+        settings = st.settings()
+        wait_s3_and_bucket(seaweed, client=make_client(settings), bucket=settings.s3_bucket, retention_days=1)
+        yield st
+    finally:
+        for child in reversed(children):
+            child.stop()
+
+
+def _create_pg_database() -> tuple[str, str]:
+    name = f"custody_t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    return name, url
+
+
+def _drop_pg_database(name: str) -> None:
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh, empty database for this test session, on each of the two supported engines."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'custody.db'}"
+        return
+    name, url = _create_pg_database()
+    try:
+        yield url
+    finally:
+        _drop_pg_database(name)
+
+
+@pytest.fixture(scope="session")
+def settings(stack: Stack, db_url: str) -> Settings:
+    return stack.settings(database_url=db_url)
+
+
+@pytest.fixture(scope="session")
+def api(settings: Settings) -> Iterator[TestClient]:
+    """The real API application (migrations run at start) on the session's database."""
+    from api.app import create_app
+
+    with TestClient(create_app(settings)) as client:
+        yield client

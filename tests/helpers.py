@@ -1,0 +1,34 @@
+"""Small helpers shared by the API tests."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from custody.db import session_scope
+from custody.services.users import create_user
+
+
+def make_user(engine: Engine, role: str, agency: str = "MPD") -> tuple[str, str]:
+    username = f"{role[:4]}-{uuid.uuid4().hex[:10]}"
+    password = uuid.uuid4().hex
+    with session_scope(engine) as session:
+        create_user(session=session, username=username, password=password, role=role, agency=agency)
+    return username, password
+
+
+def login(api: TestClient, username: str, password: str) -> dict[str, str]:
+    resp = api.post("/auth/token", data={"username": username, "password": password})
+    assert resp.status_code == 200, resp.text
+    return {"Authorization": f"Bearer {resp.json()['access_token']}"}
+
+
+def staff_headers(api: TestClient, role: str, agency: str = "MPD") -> dict[str, str]:
+    engine: Engine = api.app.state.engine  # type: ignore[attr-defined]
+    return login(api, *make_user(engine, role, agency))
+
+
+def unique_email() -> str:
+    return f"owner-{uuid.uuid4().hex[:12]}@example.org"
