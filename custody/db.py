@@ -7,6 +7,8 @@ keys enforced as PostgreSQL enforces them.
 
 from __future__ import annotations
 
+import math
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +45,12 @@ def create_db_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA synchronous=NORMAL")
+            try:
+                cur.execute("SELECT sin(0), asin(0), sqrt(1), radians(0)")
+            except sqlite3.OperationalError:  # a SQLite built without its math functions
+                for name, fn in (("sin", math.sin), ("cos", math.cos), ("asin", math.asin),
+                                 ("sqrt", math.sqrt), ("radians", math.radians)):  # fmt: skip
+                    dbapi_conn.create_function(name, 1, fn, deterministic=True)
             cur.close()
 
         return engine

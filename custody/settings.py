@@ -68,7 +68,7 @@ class Settings(BaseSettings):
 
     # --- mail ------------------------------------------------------------------------------------
     smtp_host: str = Field("127.0.0.1", description="SMTP server host")
-    smtp_port: int = Field(8025, description="SMTP server port (embedded aiosmtpd listens here)")
+    smtp_port: int = Field(2525, description="SMTP server port (embedded aiosmtpd listens here)")
     smtp_from: str = Field("custody@localhost", description="Sender address of owner notices")
 
     # --- staff auth ------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ longitude, then an exact great-circle filter. It never scans the whole table.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from custody.errors import Conflict, NotFound, Unprocessable
-from custody.geo import bounding_box, haversine_m, lat_cell, validate_point
+from custody.geo import EARTH_RADIUS_M, bounding_box, haversine_m, lat_cell, validate_point
 from custody.models import Camera, CameraKind, Owner
 from custody.timeutil import utcnow
 
@@ -173,8 +174,8 @@ class CameraHit:
     kind: str
     lat: float
     lon: float
-    distance_m: float
     pull_url: str | None
+    distance_m: float
 
 
 def search_cameras(
@@ -196,21 +197,39 @@ def search_cameras(
         )
     box = bounding_box(lat, lon, radius_m)
     t = Camera.__table__.c  # type: ignore[attr-defined]
-    stmt = sa.select(t.id, t.owner_id, t.label, t.kind, t.lat, t.lon, t.pull_url).where(
-        t.lat_cell.in_(box.cells()),
-        t.lon.between(box.min_lon, box.max_lon),
-        t.lat.between(box.min_lat, box.max_lat),
-        t.active.is_(True),
+    distance = _sql_haversine_m(t.lat, t.lon, lat, lon).label("distance_m")
+    inner = (
+        sa.select(t.id, t.owner_id, t.label, t.kind, t.lat, t.lon, t.pull_url, distance)
+        .where(
+            t.lat_cell.in_(box.cells()),
+            t.lon.between(box.min_lon, box.max_lon),
+            t.lat.between(box.min_lat, box.max_lat),
+            t.active.is_(True),
+        )
+        .subquery()
     )
-    hits: list[CameraHit] = []
-    for row in session.execute(stmt):
-        d = haversine_m(lat, lon, row.lat, row.lon)
-        if d <= radius_m:
-            hits.append(
-                CameraHit(row.id, row.owner_id, row.label, row.kind, row.lat, row.lon, d, row.pull_url)
-            )
-    hits.sort(key=lambda h: (h.distance_m, h.id))
-    return hits if limit is None else hits[:limit]
+    stmt = (
+        sa.select(inner)
+        .where(inner.c.distance_m <= radius_m)
+        .order_by(inner.c.distance_m, inner.c.id)
+        .limit(limit)
+    )
+    return [CameraHit(*row) for row in session.execute(stmt)]
+
+
+def _sql_haversine_m(
+    lat_col: sa.ColumnElement[float], lon_col: sa.ColumnElement[float], lat: float, lon: float
+) -> sa.ColumnElement[float]:
+    """The haversine distance in SQL, so the database filters and orders the box's rows itself.
+
+    Same formula as custody.geo.haversine_m. Both engines have sin/cos/asin/sqrt/radians (SQLite's
+    math functions; custody.db registers them where a SQLite build lacks them)."""
+    f = sa.func
+    p1 = math.radians(lat)
+    dp = (f.radians(lat_col) - p1) / 2
+    dl = (f.radians(lon_col) - math.radians(lon)) / 2
+    a = f.sin(dp) * f.sin(dp) + math.cos(p1) * f.cos(f.radians(lat_col)) * f.sin(dl) * f.sin(dl)
+    return 2 * EARTH_RADIUS_M * f.asin(f.sqrt(a))
 
 
 def naive_search_cameras(*, session: Session, lat: float, lon: float, radius_m: float) -> list[CameraHit]:
@@ -222,7 +241,7 @@ def naive_search_cameras(*, session: Session, lat: float, lon: float, radius_m: 
         d = haversine_m(lat, lon, row.lat, row.lon)
         if d <= radius_m:
             hits.append(
-                CameraHit(row.id, row.owner_id, row.label, row.kind, row.lat, row.lon, d, row.pull_url)
+                CameraHit(row.id, row.owner_id, row.label, row.kind, row.lat, row.lon, row.pull_url, d)
             )
     hits.sort(key=lambda h: (h.distance_m, h.id))
     return hits

@@ -58,3 +58,13 @@ def test_env_secret_wins_over_generated(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("CUSTODY_MODE", "dev")
     monkeypatch.setenv("CUSTODY_S3_SECRET_KEY", "from-the-environment")
     assert load_settings(home=tmp_path).secret("s3_secret_key") == "from-the-environment"
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [
+        f"CUSTODY_{name.upper()}"
+        for name in Settings.model_fields
+        if f"`CUSTODY_{name.upper()}`" not in readme
+    ]
+    assert not missing, f"README's settings table lacks {missing}"
