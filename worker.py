@@ -13,6 +13,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.email import EmailActivities, SmtpConfig
+from custody.db import create_db_engine, migrate
+from custody.ledger.service import ledger_for, run_checkpointer
 from custody.settings import Settings, load_settings
 
 log = logging.getLogger("custody.worker")
@@ -47,6 +49,11 @@ async def main() -> None:
     settings = load_settings()
     client = await connect(settings)
     worker = build_worker(client, settings)
+    engine = create_db_engine(settings.db_url)
+    migrate(engine)
+    checkpointer = asyncio.create_task(
+        run_checkpointer(ledger_for(settings, engine), settings.ledger_checkpoint_interval_s)
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -55,6 +62,7 @@ async def main() -> None:
         log.info("worker ready on task queue %s at %s", settings.task_queue, settings.temporal_address)
         await stop.wait()
         log.info("worker stopping")
+    checkpointer.cancel()
 
 
 if __name__ == "__main__":

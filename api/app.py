@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,10 +11,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import auth, health, registry
+from api.routes import auth, health, ledger, registry
 from custody.agencies import HOME_AGENCY
 from custody.db import create_db_engine, migrate, session_scope
 from custody.devsecrets import demo_passwords
+from custody.ledger.service import ledger_for, run_checkpointer
 from custody.security import TokenService
 from custody.services.users import ensure_agencies, ensure_demo_users
 from custody.settings import Settings, load_settings
@@ -32,7 +35,13 @@ def create_app(settings: Settings) -> FastAPI:
                 ensure_demo_users(
                     session=session, passwords=demo_passwords(settings.home), agency=HOME_AGENCY
                 )
+        checkpointer = asyncio.create_task(
+            run_checkpointer(app.state.ledger, settings.ledger_checkpoint_interval_s)
+        )
         yield
+        checkpointer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await checkpointer
         client = getattr(app.state, "temporal", None)
         app.state.temporal = None
         del client
@@ -48,10 +57,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.tokens = TokenService(settings)
     app.state.temporal = None
+    app.state.ledger = ledger_for(settings, engine)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(registry.router)
+    app.include_router(ledger.router)
     return app
 
 

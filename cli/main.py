@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from cli.ledger import app as ledger_app
 from custody.errors import CustodyError
 
 app = typer.Typer(
@@ -18,6 +19,7 @@ app = typer.Typer(
 )
 users_app = typer.Typer(help="Staff users.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+app.add_typer(ledger_app, name="ledger")
 
 console = Console()
 err = Console(stderr=True)

@@ -21,6 +21,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+#: Execution option: on SQLite, begin the transaction with BEGIN IMMEDIATE (take the write lock).
+IMMEDIATE = "custody_sqlite_immediate"
 
 
 def normalise_url(url: str) -> str:
@@ -52,6 +54,14 @@ def create_db_engine(url: str) -> Engine:
                                  ("sqrt", math.sqrt), ("radians", math.radians)):  # fmt: skip
                     dbapi_conn.create_function(name, 1, fn, deterministic=True)
             cur.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: sa.Connection) -> None:
+            # pysqlite begins a transaction just before the first write, so plain reads never hold a
+            # stale snapshot that a later write would have to upgrade. A writer that must read first
+            # under the lock (the ledger: read the size, then append) asks for BEGIN IMMEDIATE.
+            if conn.get_execution_options().get(IMMEDIATE):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)

@@ -97,3 +97,42 @@ class Camera(SQLModel, table=True):
     active: bool = Field(default=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class LedgerEntry(SQLModel, table=True):
+    """One custody event, exactly as hashed (RFC 8785 bytes). Append-only: PostgreSQL refuses UPDATE
+    and DELETE on this table with a trigger (migration 0002)."""
+
+    __tablename__ = "ledger_entries"
+
+    idx: int = Field(primary_key=True, sa_type=sa.BigInteger, sa_column_kwargs={"autoincrement": False})
+    idempotency_key: str = Field(max_length=200, sa_column_kwargs={"unique": True})
+    entry: str = Field(sa_type=sa.Text)
+    leaf_hash: bytes = Field(sa_type=sa.LargeBinary(32))
+    type: str = Field(max_length=32)
+    case_id: str | None = Field(default=None, max_length=36, index=True)
+    request_id: str | None = Field(default=None, max_length=36, index=True)
+    evidence_id: str | None = Field(default=None, max_length=36, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class LedgerNode(SQLModel, table=True):
+    """The hash of one complete subtree: (level, idx) covers leaves [idx * 2**level, (idx+1) * 2**level).
+    Every complete subtree is kept, so appends are O(log n) and proofs never rebuild the tree."""
+
+    __tablename__ = "ledger_nodes"
+
+    level: int = Field(primary_key=True, sa_type=sa.SmallInteger, sa_column_kwargs={"autoincrement": False})
+    idx: int = Field(primary_key=True, sa_type=sa.BigInteger, sa_column_kwargs={"autoincrement": False})
+    hash: bytes = Field(sa_type=sa.LargeBinary(32))
+
+
+class LedgerCheckpoint(SQLModel, table=True):
+    """Every signed checkpoint ever issued, so an auditor can ask for consistency between any two."""
+
+    __tablename__ = "ledger_checkpoints"
+
+    tree_size: int = Field(primary_key=True, sa_type=sa.BigInteger, sa_column_kwargs={"autoincrement": False})
+    root: bytes = Field(sa_type=sa.LargeBinary(32))
+    note: str = Field(sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

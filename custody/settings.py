@@ -87,6 +87,9 @@ class Settings(BaseSettings):
         None, description="Ed25519 private key, base64 of the 32-byte seed; generated in dev"
     )
     ledger_origin: str = Field("custody.local/ledger", description="Checkpoint origin line and key name")
+    ledger_checkpoint_interval_s: float = Field(
+        10, gt=0, le=60, description="How often a new checkpoint is signed while entries arrive"
+    )
 
     # --- footage requests ------------------------------------------------------------------------
     consent_ttl_s: int = Field(604800, ge=1, description="How long an owner may answer a request")

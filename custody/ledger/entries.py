@@ -1,0 +1,80 @@
+"""Custody events as ledger entries: JSON objects canonicalised with RFC 8785 (JCS) before hashing.
+
+Why RFC 8785: the bytes that are hashed must be reproducible by anyone from the object alone, in any
+language; JCS fixes key order, number form and string escaping. The `rfc8785` package does it.
+
+Every entry carries `prev`, the leaf hash of the entry before it. The Merkle root under the signed
+checkpoint is what proves integrity; `prev` lets a verifier name the *first* index that was changed,
+removed, inserted or moved, instead of only saying that the root differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import rfc8785
+
+ENTRY_VERSION = 1
+GENESIS_PREV = "0" * 64
+
+
+class EventType(StrEnum):
+    request_created = "request_created"
+    owner_notified = "owner_notified"
+    reminder_sent = "reminder_sent"
+    consent_given = "consent_given"
+    consent_declined = "consent_declined"
+    request_expired = "request_expired"
+    request_cancelled = "request_cancelled"
+    request_failed = "request_failed"
+    file_received = "file_received"
+    file_verified = "file_verified"
+    file_rejected = "file_rejected"
+    evidence_attached = "evidence_attached"
+    evidence_viewed = "evidence_viewed"
+    evidence_downloaded = "evidence_downloaded"
+    report_generated = "report_generated"
+    bundle_generated = "bundle_generated"
+    case_shared = "case_shared"
+    share_revoked = "share_revoked"
+    checkpoint_signed = "checkpoint_signed"
+
+
+@dataclass(frozen=True, slots=True)
+class CustodyEvent:
+    """What happened, to what, by whom. `actor` is a user id or an owner-token id, never a raw token."""
+
+    type: EventType
+    actor: str
+    agency: str | None = None
+    case_id: str | None = None
+    request_id: str | None = None
+    evidence_id: str | None = None
+    sha256: str | None = None
+    detail: str = ""
+
+
+def entry_object(event: CustodyEvent, *, at: datetime, prev: str) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "v": ENTRY_VERSION,
+        "type": str(event.type),
+        "at": at.isoformat().replace("+00:00", "Z"),
+        "actor": event.actor,
+        "prev": prev,
+    }
+    for key in ("agency", "case_id", "request_id", "evidence_id", "sha256"):
+        value = getattr(event, key)
+        if value is not None:
+            obj[key] = value
+    if event.detail:
+        obj["detail"] = event.detail
+    return obj
+
+
+def canonical(obj: Any) -> bytes:
+    """RFC 8785 bytes of a JSON value."""
+    out: bytes = rfc8785.dumps(obj)
+    return out

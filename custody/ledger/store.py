@@ -1,0 +1,324 @@
+"""The ledger in the database: append-only entries, every complete subtree hash, every checkpoint.
+
+Appends are serialised (a PostgreSQL advisory transaction lock; SQLite's single writer lock taken
+with BEGIN IMMEDIATE), so concurrent API processes and worker activities never produce a gap, a
+duplicate index or a fork. Each append carries an idempotency key: an activity retried by Temporal
+gets the index of its first append back instead of writing the event twice.
+
+An append reads the tree's right border (one hash per set bit of the size, one query), adds the new
+leaves and the complete subtrees they finish, and inserts them: O(log n) work per entry. Proofs and
+roots read only the complete subtrees they need, in one query.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from custody.db import IMMEDIATE
+from custody.ledger.entries import GENESIS_PREV, CustodyEvent, EventType, canonical, entry_object
+from custody.ledger.merkle import (
+    Node,
+    complete_subtrees,
+    consistency_ranges,
+    fold_subtrees,
+    hash_ranges,
+    inclusion_ranges,
+    leaf_hash,
+    node_hash,
+    nodes_for,
+)
+from custody.ledger.note import Checkpoint, Signer, Verifier
+from custody.models import LedgerCheckpoint, LedgerEntry, LedgerNode
+from custody.timeutil import utcnow
+
+ADVISORY_LOCK_KEY = 727_002  # any fixed 64-bit number, unique to the ledger
+EXPORT_FORMAT = "custody-ledger-export/1"
+
+_entries = LedgerEntry.__table__  # type: ignore[attr-defined]
+_nodes = LedgerNode.__table__  # type: ignore[attr-defined]
+_checkpoints = LedgerCheckpoint.__table__  # type: ignore[attr-defined]
+
+
+class LedgerRangeError(ValueError):
+    """A request for entries or proofs outside the log."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedCheckpoint:
+    tree_size: int
+    root: bytes
+    note: str
+    created_at: datetime
+
+
+class Ledger:
+    """The custody ledger of one database, signing checkpoints with one key."""
+
+    def __init__(self, engine: Engine, signer: Signer) -> None:
+        self.engine = engine
+        self.signer = signer
+        self.origin = signer.name
+
+    @property
+    def verifier(self) -> Verifier:
+        return self.signer.verifier
+
+    # --- writing -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn:
+            conn.execution_options(**{IMMEDIATE: True})
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
+                yield conn
+
+    @staticmethod
+    def _size(conn: sa.Connection) -> int:
+        last = conn.execute(sa.select(sa.func.max(_entries.c.idx))).scalar()
+        return 0 if last is None else int(last) + 1
+
+    @staticmethod
+    def _fetch_nodes(conn: sa.Connection, wanted: Sequence[Node]) -> dict[Node, bytes]:
+        if not wanted:
+            return {}
+        found: dict[Node, bytes] = {}
+        # Bounded chunks keep the statement small for any tree size.
+        for i in range(0, len(wanted), 200):
+            chunk = wanted[i : i + 200]
+            rows = conn.execute(
+                sa.select(_nodes.c.level, _nodes.c.idx, _nodes.c.hash).where(
+                    sa.tuple_(_nodes.c.level, _nodes.c.idx).in_(chunk)
+                )
+            )
+            found.update({(int(r.level), int(r.idx)): bytes(r.hash) for r in rows})
+        missing = [n for n in wanted if n not in found]
+        if missing:
+            raise RuntimeError(f"ledger tree nodes missing from the database: {missing[:5]}")
+        return found
+
+    def append(self, items: Sequence[tuple[str, CustodyEvent]]) -> list[int]:
+        """Append events, each with its idempotency key; return their indices in order.
+
+        An event whose key was appended before is not written again: its first index comes back.
+        """
+        if not items:
+            return []
+        with self._locked() as conn:
+            keys = list(dict.fromkeys(k for k, _ in items))
+            existing: dict[str, int] = {}
+            for i in range(0, len(keys), 500):
+                rows = conn.execute(
+                    sa.select(_entries.c.idempotency_key, _entries.c.idx).where(
+                        _entries.c.idempotency_key.in_(keys[i : i + 500])
+                    )
+                )
+                existing.update({r.idempotency_key: int(r.idx) for r in rows})
+            size = self._size(conn)
+            border = complete_subtrees(0, size)
+            wanted = [*border, (0, size - 1)] if size else []
+            known = self._fetch_nodes(conn, list(dict.fromkeys(wanted)))
+            stack = [(level, known[(level, idx)]) for level, idx in border]
+            prev = known[(0, size - 1)].hex() if size else GENESIS_PREV
+
+            entry_rows: list[dict[str, object]] = []
+            node_rows: list[dict[str, object]] = []
+            assigned: dict[str, int] = dict(existing)
+            now = utcnow()
+            for key, event in items:
+                if key in assigned:
+                    continue
+                data = canonical(entry_object(event, at=now, prev=prev))
+                leaf = leaf_hash(data)
+                index = size
+                entry_rows.append(
+                    {
+                        "idx": index, "idempotency_key": key, "entry": data.decode(), "leaf_hash": leaf,
+                        "type": str(event.type), "case_id": event.case_id, "request_id": event.request_id,
+                        "evidence_id": event.evidence_id, "created_at": now,
+                    }
+                )  # fmt: skip
+                node_rows.append({"level": 0, "idx": index, "hash": leaf})
+                h, level = leaf, 0
+                while stack and stack[-1][0] == level:
+                    h = node_hash(stack.pop()[1], h)
+                    level += 1
+                    node_rows.append({"level": level, "idx": index >> level, "hash": h})
+                stack.append((level, h))
+                assigned[key] = index
+                prev = leaf.hex()
+                size += 1
+            if entry_rows:
+                conn.execute(_entries.insert(), entry_rows)
+                conn.execute(_nodes.insert(), node_rows)
+            return [assigned[k] for k, _ in items]
+
+    def record(self, event: CustodyEvent, *, idempotency_key: str) -> int:
+        """Append one custody event (the small function workflows and routes call)."""
+        return self.append([(idempotency_key, event)])[0]
+
+    def sign_checkpoint(self) -> SignedCheckpoint | None:
+        """Sign a checkpoint of the current tree if it grew since the last one; return the newest.
+
+        The signing is itself recorded as a `checkpoint_signed` entry (covered by the next checkpoint);
+        a tree whose only new entry is that record is not signed again.
+        """
+        with self._locked() as conn:
+            size = self._size(conn)
+            latest = self._latest(conn)
+            if latest is not None and latest.tree_size == size:
+                return latest
+            if latest is not None and size == latest.tree_size + 1:
+                last_type = conn.execute(
+                    sa.select(_entries.c.type).where(_entries.c.idx == size - 1)
+                ).scalar()
+                if last_type == EventType.checkpoint_signed:
+                    return latest
+            root = self._root(conn, size)
+            note = self.signer.sign(Checkpoint(self.origin, size, root).body())
+            now = utcnow()
+            conn.execute(
+                _checkpoints.insert(), [{"tree_size": size, "root": root, "note": note, "created_at": now}]
+            )
+        self.record(
+            CustodyEvent(
+                EventType.checkpoint_signed,
+                actor="custody-ledger",
+                detail=f"tree_size={size} root={base64.b64encode(root).decode()}",
+            ),
+            idempotency_key=f"checkpoint:{size}",
+        )
+        return SignedCheckpoint(size, root, note, now)
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def size(self) -> int:
+        with self.engine.connect() as conn:
+            return self._size(conn)
+
+    def _root(self, conn: sa.Connection, size: int) -> bytes:
+        border = complete_subtrees(0, size)
+        known = self._fetch_nodes(conn, border)
+        return fold_subtrees([known[n] for n in border])
+
+    def root(self, size: int) -> bytes:
+        with self.engine.connect() as conn:
+            self._check_size(conn, size)
+            return self._root(conn, size)
+
+    def _check_size(self, conn: sa.Connection, size: int) -> None:
+        current = self._size(conn)
+        if not 0 <= size <= current:
+            raise LedgerRangeError(f"tree_size {size} is beyond the log's {current} entries")
+
+    @staticmethod
+    def _latest(conn: sa.Connection) -> SignedCheckpoint | None:
+        row = conn.execute(sa.select(_checkpoints).order_by(_checkpoints.c.tree_size.desc()).limit(1)).first()
+        return (
+            None
+            if row is None
+            else SignedCheckpoint(int(row.tree_size), bytes(row.root), row.note, row.created_at)
+        )
+
+    def latest_checkpoint(self) -> SignedCheckpoint | None:
+        with self.engine.connect() as conn:
+            return self._latest(conn)
+
+    def checkpoints(self) -> list[SignedCheckpoint]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(_checkpoints).order_by(_checkpoints.c.tree_size))
+            return [SignedCheckpoint(int(r.tree_size), bytes(r.root), r.note, r.created_at) for r in rows]
+
+    def checkpoint_at(self, tree_size: int) -> SignedCheckpoint | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(sa.select(_checkpoints).where(_checkpoints.c.tree_size == tree_size)).first()
+            return (
+                None if r is None else SignedCheckpoint(int(r.tree_size), bytes(r.root), r.note, r.created_at)
+            )
+
+    def entries(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        """Entries [start, end) as (index, the exact bytes that were hashed)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(_entries.c.idx, _entries.c.entry)
+                .where(_entries.c.idx >= start, _entries.c.idx < end)
+                .order_by(_entries.c.idx)
+            )
+            return [(int(r.idx), r.entry.encode()) for r in rows]
+
+    def entries_for(
+        self, *, case_id: str | None = None, evidence_id: str | None = None
+    ) -> list[tuple[int, bytes]]:
+        with self.engine.connect() as conn:
+            stmt = sa.select(_entries.c.idx, _entries.c.entry).order_by(_entries.c.idx)
+            if case_id is not None:
+                stmt = stmt.where(_entries.c.case_id == case_id)
+            if evidence_id is not None:
+                stmt = stmt.where(_entries.c.evidence_id == evidence_id)
+            return [(int(r.idx), r.entry.encode()) for r in conn.execute(stmt)]
+
+    def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
+        """RFC 9162 §2.1.3.1 inclusion proof of entry `index` in the tree of `tree_size` entries."""
+        if not 0 <= index < tree_size:
+            raise LedgerRangeError(f"index {index} is not below tree_size {tree_size}")
+        ranges = inclusion_ranges(index, tree_size)
+        with self.engine.connect() as conn:
+            self._check_size(conn, tree_size)
+            known = self._fetch_nodes(conn, nodes_for(ranges))
+        return hash_ranges(ranges, known.__getitem__)
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        """RFC 9162 §2.1.4.1 consistency proof between tree sizes `first` and `second`."""
+        if not 0 < first <= second:
+            raise LedgerRangeError(f"need 0 < first <= second, got first={first} second={second}")
+        ranges = consistency_ranges(first, second)
+        with self.engine.connect() as conn:
+            self._check_size(conn, second)
+            known = self._fetch_nodes(conn, nodes_for(ranges))
+        return hash_ranges(ranges, known.__getitem__)
+
+    # --- export ------------------------------------------------------------------------------
+
+    def export(self, folder: Path, *, batch: int = 10_000) -> SignedCheckpoint:
+        """Write everything an offline verifier needs: the entries (one canonical JSON per line, the
+        exact bytes that were hashed), the latest checkpoint, every older checkpoint, the public key."""
+        checkpoint = self.sign_checkpoint() or self.latest_checkpoint()
+        if checkpoint is None:
+            raise LedgerRangeError("the ledger is empty: nothing to export")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "checkpoints").mkdir(exist_ok=True)
+        with (folder / "entries.jsonl").open("wb") as fh:
+            for start in range(0, checkpoint.tree_size, batch):
+                for _, data in self.entries(start, min(start + batch, checkpoint.tree_size)):
+                    fh.write(data + b"\n")
+        (folder / "checkpoint.txt").write_text(checkpoint.note)
+        for cp in self.checkpoints():
+            if cp.tree_size <= checkpoint.tree_size:
+                (folder / "checkpoints" / f"{cp.tree_size}.txt").write_text(cp.note)
+        (folder / "public-key.txt").write_text(self.verifier.encode() + "\n")
+        manifest = {
+            "format": EXPORT_FORMAT,
+            "origin": self.origin,
+            "tree_size": checkpoint.tree_size,
+            "entries": "entries.jsonl",
+            "checkpoint": "checkpoint.txt",
+            "checkpoints": "checkpoints/",
+            "public_key": "public-key.txt",
+            "exported_at": utcnow().isoformat().replace("+00:00", "Z"),
+        }
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        return checkpoint
+
+
+def ledger_from_settings(engine: Engine, *, signing_key: str, origin: str) -> Ledger:
+    return Ledger(engine, Signer.from_seed(origin, signing_key))

@@ -1,0 +1,181 @@
+"""Ledger routes (auditors), and the CLI's export and verify-by-URL against a real HTTP server."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from custody.ledger.entries import CustodyEvent, EventType, canonical
+from custody.ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
+from custody.ledger.note import open_checkpoint, parse_verifier
+from custody.ledger.store import Ledger
+from custody.settings import Settings
+from devstack.procs import free_port
+from tests.helpers import staff_headers
+
+
+def _ledger(api: TestClient) -> Ledger:
+    ledger: Ledger = api.app.state.ledger  # type: ignore[attr-defined]
+    return ledger
+
+
+def _grow(api: TestClient, n: int) -> None:
+    _ledger(api).append(
+        [
+            (f"api-{uuid.uuid4()}", CustodyEvent(EventType.evidence_viewed, actor="u", agency="MPD"))
+            for _ in range(n)
+        ]
+    )
+
+
+def test_checkpoint_and_key_for_any_staff_entries_and_proofs_for_auditors(api: TestClient) -> None:
+    _grow(api, 12)
+    prosecutor = staff_headers(api, "prosecutor")
+    auditor = staff_headers(api, "auditor")
+    resp = api.get("/ledger/checkpoint", headers=prosecutor)
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
+    key = api.get("/ledger/public-key", headers=prosecutor).text
+    verifier = parse_verifier(key)
+    first = open_checkpoint(resp.text, verifier)
+    assert api.get("/ledger/checkpoint").status_code == 401
+    assert api.get("/ledger/entries", headers=prosecutor).status_code == 403
+    assert api.get("/ledger/proofs/inclusion?index=0&tree_size=1", headers=prosecutor).status_code == 403
+
+    entries = api.get(f"/ledger/entries?start=0&end={first.size}", headers=auditor).json()
+    assert [e["index"] for e in entries] == list(range(first.size))
+    leaves = [leaf_hash(canonical(e["entry"])) for e in entries]
+    for index in (0, first.size // 2, first.size - 1):
+        proof = api.get(
+            f"/ledger/proofs/inclusion?index={index}&tree_size={first.size}", headers=auditor
+        ).json()
+        assert proof["index"] == index and proof["tree_size"] == first.size
+        hashes = [base64.b64decode(h) for h in proof["hashes"]]
+        verify_inclusion(index, first.size, leaves[index], hashes, first.root)
+
+    _grow(api, 5)
+    second = open_checkpoint(api.get("/ledger/checkpoint", headers=auditor).text, verifier)
+    assert second.size > first.size
+    sizes = [c["tree_size"] for c in api.get("/ledger/checkpoints", headers=auditor).json()]
+    assert first.size in sizes and second.size in sizes
+    cons = api.get(
+        f"/ledger/proofs/consistency?first={first.size}&second={second.size}", headers=auditor
+    ).json()
+    verify_consistency(
+        first.size, second.size, first.root, second.root, [base64.b64decode(h) for h in cons["hashes"]]
+    )
+
+
+def test_bad_ledger_queries_are_4xx(api: TestClient) -> None:
+    auditor = staff_headers(api, "auditor")
+    size = _ledger(api).size()
+    for url in (
+        f"/ledger/proofs/inclusion?index={size}&tree_size={size + 10}",
+        "/ledger/proofs/inclusion?index=5&tree_size=3",
+        f"/ledger/proofs/consistency?first=3&second={size + 99}",
+        "/ledger/proofs/consistency?first=5&second=2",
+        "/ledger/entries?start=10&end=5",
+        "/ledger/entries?start=0&end=5000",
+        "/ledger/proofs/inclusion?index=-1&tree_size=3",
+    ):
+        resp = api.get(url, headers=auditor)
+        assert resp.status_code == 422, (url, resp.text)
+        assert resp.json()["error"]["message"]
+    assert api.get("/ledger/checkpoints/999999999", headers=auditor).status_code == 404
+
+
+@pytest.fixture
+def live_api(settings: Settings) -> Iterator[str]:
+    """The API served over real HTTP by uvicorn in a thread."""
+    from api.app import create_app
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if httpx.get(f"{url}/docs", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _cli_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
+    env.update(
+        CUSTODY_MODE="test",
+        CUSTODY_HOME=str(settings.home),
+        CUSTODY_DATABASE_URL=settings.db_url,
+        CUSTODY_JWT_KEY=settings.secret("jwt_key"),
+        CUSTODY_S3_ACCESS_KEY=settings.secret("s3_access_key"),
+        CUSTODY_S3_SECRET_KEY=settings.secret("s3_secret_key"),
+        CUSTODY_LEDGER_SIGNING_KEY=settings.secret("ledger_signing_key"),
+        CUSTODY_LEDGER_ORIGIN=settings.ledger_origin,
+    )
+    return env
+
+
+def test_cli_export_then_verify_and_verify_by_url(
+    api: TestClient, live_api: str, settings: Settings, tmp_path: Path
+) -> None:
+    _grow(api, 3)
+    env = _cli_env(settings)
+    key = _ledger(api).verifier.encode()
+    out = tmp_path / "export"
+    exported = subprocess.run(
+        [sys.executable, "-m", "cli.main", "ledger", "export", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert (out / "entries.jsonl").exists() and (out / "public-key.txt").read_text().strip() == key
+    local = subprocess.run(
+        [sys.executable, "-m", "cli.main", "ledger", "verify", str(out), "--public-key", key],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert local.returncode == 0, local.stdout + local.stderr
+
+    token = staff_headers(api, "auditor")["Authorization"].split()[1]
+    remote = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "ledger",
+            "verify",
+            live_api,
+            "--public-key",
+            key,
+            "--token",
+            token,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert remote.returncode == 0, remote.stdout + remote.stderr
+    assert "INTACT" in remote.stdout
