@@ -46,7 +46,7 @@ def create_db_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA synchronous=FULL")  # a commit is on disk when it returns
             try:
                 cur.execute("SELECT sin(0), asin(0), sqrt(1), radians(0)")
             except sqlite3.OperationalError:  # a SQLite built without its math functions

@@ -109,6 +109,7 @@ class LedgerEntry(SQLModel, table=True):
     idempotency_key: str = Field(max_length=200, sa_column_kwargs={"unique": True})
     entry: str = Field(sa_type=sa.Text)
     leaf_hash: bytes = Field(sa_type=sa.LargeBinary(32))
+    border: bytes = Field(sa_type=sa.LargeBinary)
     type: str = Field(max_length=32)
     case_id: str | None = Field(default=None, max_length=36, index=True)
     request_id: str | None = Field(default=None, max_length=36, index=True)

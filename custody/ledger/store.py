@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import queue
+import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +52,24 @@ _nodes = LedgerNode.__table__  # type: ignore[attr-defined]
 _checkpoints = LedgerCheckpoint.__table__  # type: ignore[attr-defined]
 
 
+_SELECT_KEYS = sa.text(
+    "SELECT idempotency_key, idx FROM ledger_entries WHERE idempotency_key IN :keys"
+).bindparams(sa.bindparam("keys", expanding=True))
+_SELECT_TAIL = sa.text("SELECT idx, leaf_hash, border FROM ledger_entries ORDER BY idx DESC LIMIT 1")
+_INSERT_NODE = sa.text("INSERT INTO ledger_nodes (level, idx, hash) VALUES (:level, :idx, :hash)")
+
+
+def _encode_border(stack: Sequence[tuple[int, bytes]]) -> bytes:
+    """The tree's right border after an entry (one complete subtree per set bit of the size), as
+    level byte + hash pairs. Stored with each entry so the next append reads one row, not log n."""
+    return b"".join(bytes([level]) + h for level, h in stack)
+
+
+def _decode_border(blob: bytes) -> list[tuple[int, bytes]]:
+    raw = bytes(blob)
+    return [(raw[i], raw[i + 1 : i + 33]) for i in range(0, len(raw), 33)]
+
+
 class LedgerRangeError(ValueError):
     """A request for entries or proofs outside the log."""
 
@@ -67,6 +89,7 @@ class Ledger:
         self.engine = engine
         self.signer = signer
         self.origin = signer.name
+        self._group: _GroupCommit | None = None
 
     @property
     def verifier(self) -> Verifier:
@@ -116,24 +139,22 @@ class Ledger:
             return []
         with self._locked() as conn:
             keys = list(dict.fromkeys(k for k, _ in items))
-            existing: dict[str, int] = {}
+            assigned: dict[str, int] = {}
             for i in range(0, len(keys), 500):
-                rows = conn.execute(
-                    sa.select(_entries.c.idempotency_key, _entries.c.idx).where(
-                        _entries.c.idempotency_key.in_(keys[i : i + 500])
-                    )
+                rows = conn.execute(_SELECT_KEYS, {"keys": keys[i : i + 500]})
+                assigned.update({r.idempotency_key: int(r.idx) for r in rows})
+            last = conn.execute(_SELECT_TAIL).first()
+            if last is None:
+                size, prev, stack = 0, GENESIS_PREV, []
+            else:
+                size, prev, stack = (
+                    int(last.idx) + 1,
+                    bytes(last.leaf_hash).hex(),
+                    _decode_border(last.border),
                 )
-                existing.update({r.idempotency_key: int(r.idx) for r in rows})
-            size = self._size(conn)
-            border = complete_subtrees(0, size)
-            wanted = [*border, (0, size - 1)] if size else []
-            known = self._fetch_nodes(conn, list(dict.fromkeys(wanted)))
-            stack = [(level, known[(level, idx)]) for level, idx in border]
-            prev = known[(0, size - 1)].hex() if size else GENESIS_PREV
 
             entry_rows: list[dict[str, object]] = []
             node_rows: list[dict[str, object]] = []
-            assigned: dict[str, int] = dict(existing)
             now = utcnow()
             for key, event in items:
                 if key in assigned:
@@ -141,13 +162,6 @@ class Ledger:
                 data = canonical(entry_object(event, at=now, prev=prev))
                 leaf = leaf_hash(data)
                 index = size
-                entry_rows.append(
-                    {
-                        "idx": index, "idempotency_key": key, "entry": data.decode(), "leaf_hash": leaf,
-                        "type": str(event.type), "case_id": event.case_id, "request_id": event.request_id,
-                        "evidence_id": event.evidence_id, "created_at": now,
-                    }
-                )  # fmt: skip
                 node_rows.append({"level": 0, "idx": index, "hash": leaf})
                 h, level = leaf, 0
                 while stack and stack[-1][0] == level:
@@ -155,17 +169,36 @@ class Ledger:
                     level += 1
                     node_rows.append({"level": level, "idx": index >> level, "hash": h})
                 stack.append((level, h))
+                entry_rows.append(
+                    {
+                        "idx": index, "idempotency_key": key, "entry": data.decode(), "leaf_hash": leaf,
+                        "border": _encode_border(stack), "type": str(event.type), "case_id": event.case_id,
+                        "request_id": event.request_id, "evidence_id": event.evidence_id, "created_at": now,
+                    }
+                )  # fmt: skip
                 assigned[key] = index
                 prev = leaf.hex()
                 size += 1
             if entry_rows:
                 conn.execute(_entries.insert(), entry_rows)
-                conn.execute(_nodes.insert(), node_rows)
+                conn.execute(_INSERT_NODE, node_rows)
             return [assigned[k] for k, _ in items]
 
     def record(self, event: CustodyEvent, *, idempotency_key: str) -> int:
-        """Append one custody event (the small function workflows and routes call)."""
-        return self.append([(idempotency_key, event)])[0]
+        """Append one custody event (the small function workflows and routes call) and return its
+        index once it is committed. Concurrent callers in one process share transactions (group
+        commit), so throughput grows with concurrency while each call still waits for durability."""
+        if not 0 < len(idempotency_key) <= 200:
+            raise ValueError("an idempotency key has 1 to 200 characters")
+        return self._batcher.submit(idempotency_key, event)
+
+    @property
+    def _batcher(self) -> _GroupCommit:
+        if self._group is None or self._group.pid != os.getpid():  # a forked child needs its own thread
+            with _GROUP_LOCK:
+                if self._group is None or self._group.pid != os.getpid():
+                    self._group = _GroupCommit(self)
+        return self._group
 
     def sign_checkpoint(self) -> SignedCheckpoint | None:
         """Sign a checkpoint of the current tree if it grew since the last one; return the newest.
@@ -318,6 +351,44 @@ class Ledger:
         }
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         return checkpoint
+
+
+_GROUP_LOCK = threading.Lock()
+
+
+class _GroupCommit:
+    """One writer thread per process that appends whatever callers queued meanwhile in one
+    transaction (up to `max_batch`), then wakes each caller with its index or the error."""
+
+    def __init__(self, ledger: Ledger, max_batch: int = 500) -> None:
+        self.ledger = ledger
+        self.max_batch = max_batch
+        self.pid = os.getpid()
+        self._queue: queue.SimpleQueue[tuple[str, CustodyEvent, Future[int]]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="ledger-group-commit", daemon=True)
+        self._thread.start()
+
+    def submit(self, key: str, event: CustodyEvent) -> int:
+        future: Future[int] = Future()
+        self._queue.put((key, event, future))
+        return future.result()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                indices = self.ledger.append([(k, e) for k, e, _ in batch])
+            except BaseException as exc:  # every waiting caller learns of the failure
+                for _, _, fut in batch:
+                    fut.set_exception(exc)
+                continue
+            for (_, _, fut), index in zip(batch, indices, strict=True):
+                fut.set_result(index)
 
 
 def ledger_from_settings(engine: Engine, *, signing_key: str, origin: str) -> Ledger:

@@ -29,6 +29,7 @@ def upgrade() -> None:
     sa.Column('idempotency_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('entry', sa.Text(), nullable=False),
     sa.Column('leaf_hash', sa.LargeBinary(length=32), nullable=False),
+    sa.Column('border', sa.LargeBinary(), nullable=False),
     sa.Column('type', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('case_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
     sa.Column('request_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
