@@ -9,13 +9,17 @@ import asyncio
 import logging
 import signal
 
+from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.email import EmailActivities, SmtpConfig
+from activities.requests import RequestActivities
 from custody.db import create_db_engine, migrate
 from custody.ledger.service import ledger_for, run_checkpointer
 from custody.settings import Settings, load_settings
+from storage.s3 import make_client
+from workflows.requests import FootageRequestWorkflow, IncidentWorkflow, IntegratedPullWorkflow
 
 log = logging.getLogger("custody.worker")
 
@@ -34,13 +38,24 @@ async def connect(settings: Settings, *, timeout_s: float = 60) -> Client:
             await asyncio.sleep(1)
 
 
-def build_worker(client: Client, settings: Settings) -> Worker:
+def build_worker(client: Client, settings: Settings, engine: Engine | None = None) -> Worker:
+    engine = engine or create_db_engine(settings.db_url)
     email = EmailActivities(SmtpConfig(settings.smtp_host, settings.smtp_port, settings.smtp_from))
+    acts = RequestActivities(settings, engine, ledger_for(settings, engine), make_client(settings))
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[],
-        activities=[email.send_email],
+        workflows=[IncidentWorkflow, FootageRequestWorkflow, IntegratedPullWorkflow],
+        activities=[
+            email.send_email,
+            acts.list_incident_requests,
+            acts.record_step,
+            acts.send_notice,
+            acts.verify_files,
+            acts.attach_evidence,
+            acts.pull_integrated,
+        ],
+        max_concurrent_activities=50,
     )
 
 
@@ -48,9 +63,9 @@ async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = load_settings()
     client = await connect(settings)
-    worker = build_worker(client, settings)
     engine = create_db_engine(settings.db_url)
     migrate(engine)
+    worker = build_worker(client, settings, engine)
     checkpointer = asyncio.create_task(
         run_checkpointer(ledger_for(settings, engine), settings.ledger_checkpoint_interval_s)
     )

@@ -102,3 +102,89 @@ class ComponentHealth(BaseModel):
 class HealthOut(BaseModel):
     status: Literal["ok", "degraded"]
     components: dict[str, ComponentHealth]
+
+
+class CaseIn(Strict):
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=10_000)
+
+
+class CaseOut(Out):
+    id: str
+    title: str
+    description: str
+    agency: str
+    created_by: str
+    created_at: datetime
+
+
+class AlertIn(Strict):
+    lat: float
+    lon: float
+    radius_m: float
+    window_start: datetime
+    window_end: datetime
+    description: str = Field(default="", max_length=5000)
+
+
+class RequestBrief(Out):
+    id: str
+    camera_id: str
+    status: str
+
+
+class AlertOut(BaseModel):
+    incident_id: str
+    requests: list[RequestBrief]
+
+
+class RequestListItem(Out):
+    id: str
+    camera_id: str
+    kind: str
+    status: str
+    updated_at: datetime
+
+
+class HistoryItem(Out):
+    at: datetime
+    status: str
+    detail: str
+
+
+class RequestOut(Out):
+    id: str
+    case_id: str
+    incident_id: str
+    camera_id: str
+    kind: str
+    status: str
+    window_start: datetime
+    window_end: datetime
+    expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    history: list[HistoryItem]
+
+
+class EvidenceOut(Out):
+    id: str
+    request_id: str
+    camera_id: str
+    filename: str
+    size: int
+    sha256: str
+    content_type: str
+    received_at: datetime
+    verified_at: datetime | None
+    status: str
+
+
+class DecisionIn(Strict):
+    decision: Literal["consent", "decline"]
+
+
+class FileOut(BaseModel):
+    file_id: str
+    sha256: str
+    size: int

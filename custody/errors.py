@@ -69,3 +69,18 @@ class TooManyRequests(CustodyError):
 class ServiceUnavailable(CustodyError):
     code = "service_unavailable"
     status = 503
+
+
+class Gone(CustodyError):
+    code = "gone"
+    status = 410
+
+
+class PayloadTooLarge(CustodyError):
+    code = "payload_too_large"
+    status = 413
+
+
+class UnsupportedMediaType(CustodyError):
+    code = "unsupported_media_type"
+    status = 415

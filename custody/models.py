@@ -137,3 +137,130 @@ class LedgerCheckpoint(SQLModel, table=True):
     root: bytes = Field(sa_type=sa.LargeBinary(32))
     note: str = Field(sa_type=sa.Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class RequestStatus(StrEnum):
+    requested = "requested"  # created; the notice (or the pull) is on its way
+    notified = "notified"
+    consented = "consented"
+    declined = "declined"
+    expired = "expired"
+    cancelled = "cancelled"
+    uploaded = "uploaded"
+    verified = "verified"
+    rejected = "rejected"
+    attached = "attached"
+    failed = "failed"
+
+
+TERMINAL_STATUSES = frozenset(
+    {RequestStatus.declined, RequestStatus.expired, RequestStatus.cancelled, RequestStatus.rejected,
+     RequestStatus.attached, RequestStatus.failed}
+)  # fmt: skip
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "cases"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    title: str = Field(max_length=200)
+    description: str = Field(default="", sa_type=sa.Text)
+    agency: str = Field(foreign_key="agencies.code", max_length=32, index=True)
+    created_by: str = Field(max_length=36)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class Incident(SQLModel, table=True):
+    """One alert: where, how far, which time window of footage."""
+
+    __tablename__ = "incidents"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    case_id: str = Field(foreign_key="cases.id", max_length=36, index=True)
+    lat: float
+    lon: float
+    radius_m: float
+    window_start: datetime = Field(sa_type=UtcDateTime)
+    window_end: datetime = Field(sa_type=UtcDateTime)
+    description: str = Field(default="", sa_type=sa.Text)
+    created_by: str = Field(max_length=36)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class FootageRequest(SQLModel, table=True):
+    """One camera asked for one window of footage. Its life runs in a Temporal workflow whose id is
+    derived from this row's id; this row mirrors the status for queries."""
+
+    __tablename__ = "footage_requests"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    case_id: str = Field(foreign_key="cases.id", max_length=36, index=True)
+    incident_id: str = Field(foreign_key="incidents.id", max_length=36, index=True)
+    camera_id: str = Field(foreign_key="cameras.id", max_length=36, index=True)
+    kind: str = Field(max_length=16)
+    status: str = Field(max_length=16, default=RequestStatus.requested)
+    window_start: datetime = Field(sa_type=UtcDateTime)
+    window_end: datetime = Field(sa_type=UtcDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    files_complete: bool = Field(default=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class ConsentToken(SQLModel, table=True):
+    """A consent link's token, stored only as its SHA-256. Each notice and reminder carries a fresh
+    one; every token of a request works until the request ends or expires."""
+
+    __tablename__ = "consent_tokens"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    token_id: str = Field(max_length=32)  # public name of the token, the ledger's actor for the owner
+    request_id: str = Field(foreign_key="footage_requests.id", max_length=36, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class RequestEvent(SQLModel, table=True):
+    """The history of a request as investigators see it (status changes and reminders)."""
+
+    __tablename__ = "request_events"
+    __table_args__ = (sa.UniqueConstraint("request_id", "key", name="uq_request_events_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(foreign_key="footage_requests.id", max_length=36, index=True)
+    key: str = Field(max_length=100)  # idempotency: one row per step even when retried
+    at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    status: str = Field(max_length=16)
+    detail: str = Field(default="", max_length=500)
+
+
+class Evidence(SQLModel, table=True):
+    """One stored footage file. Bytes live in the WORM bucket under a key built from ids."""
+
+    __tablename__ = "evidence"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    request_id: str = Field(foreign_key="footage_requests.id", max_length=36, index=True)
+    case_id: str = Field(foreign_key="cases.id", max_length=36, index=True)
+    camera_id: str = Field(foreign_key="cameras.id", max_length=36)
+    filename: str = Field(max_length=255)
+    object_key: str = Field(max_length=300)
+    version_id: str | None = Field(default=None, max_length=200)
+    size: int = Field(sa_type=sa.BigInteger)
+    sha256: str = Field(max_length=64)
+    content_type: str = Field(max_length=100)
+    status: str = Field(max_length=16, default="received")  # received | verified | rejected | attached
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    verified_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    attached_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    detail: str = Field(default="", max_length=500)
+
+
+class SentEmail(SQLModel, table=True):
+    """What was mailed, keyed by the step that mailed it: a retried activity sends nothing twice."""
+
+    __tablename__ = "sent_emails"
+
+    key: str = Field(primary_key=True, max_length=150)
+    request_id: str = Field(max_length=36, index=True)
+    message_id: str = Field(max_length=300)
+    sent_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

@@ -1,0 +1,400 @@
+"""Activities of the footage-request workflows: thin, idempotent side effects.
+
+Each takes one dataclass and is safe to run twice: history rows, ledger entries and sent mail are
+keyed by the step, so a retry after a crash finds the first run's work and does nothing more.
+Video bytes never pass through Temporal: only ids and object keys do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+from minio import Minio
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.email import EmailInput, SmtpConfig, build_message, send_message
+from custody.db import session_scope
+from custody.ledger.entries import CustodyEvent, EventType
+from custody.ledger.store import Ledger
+from custody.media import SNIFF_BYTES, sniff_video
+from custody.models import Camera, Case, Evidence, FootageRequest, Owner, SentEmail, new_id
+from custody.services import requests as svc
+from custody.settings import Settings
+from custody.timeutil import rfc3339, utcnow
+from storage.evidence import MultipartWriter, StoredObject, hash_object, object_key
+
+# --- inputs and outputs -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IncidentRef:
+    incident_id: str
+
+
+@dataclass(frozen=True)
+class RequestRef:
+    request_id: str
+    kind: str
+    case_id: str
+
+
+@dataclass(frozen=True)
+class NoticeInput:
+    request_id: str
+    expires_at: str  # RFC 3339, computed by the workflow from workflow.now()
+    number: int = 0  # 0 = first notice, 1.. = reminders
+
+
+@dataclass(frozen=True)
+class StepInput:
+    request_id: str
+    key: str  # the step's idempotency key within the request
+    status: str | None  # new status, or None for a history note only
+    event: str | None  # ledger event type, or None
+    detail: str = ""
+    actor: str = "custody-workflow"
+
+
+@dataclass(frozen=True)
+class RequestInputRef:
+    request_id: str
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    verified: int
+    rejected: int
+
+
+# --- the activities ---------------------------------------------------------------------------
+
+
+class RequestActivities:
+    def __init__(self, settings: Settings, engine: Engine, ledger: Ledger, s3: Minio) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.ledger = ledger
+        self.s3 = s3
+        self.smtp = SmtpConfig(settings.smtp_host, settings.smtp_port, settings.smtp_from)
+
+    def _agency(self, session: Session, case_id: str) -> str:
+        case = session.get(Case, case_id)
+        return case.agency if case else ""
+
+    @activity.defn(name="list_incident_requests")
+    async def list_incident_requests(self, ref: IncidentRef) -> list[RequestRef]:
+        def run() -> list[RequestRef]:
+            with session_scope(self.engine) as session:
+                rows = session.exec(
+                    select(FootageRequest).where(FootageRequest.incident_id == ref.incident_id)
+                ).all()
+                return [RequestRef(r.id, r.kind, r.case_id) for r in rows]
+
+        return await asyncio.to_thread(run)
+
+    @activity.defn(name="record_step")
+    async def record_step(self, step: StepInput) -> bool:
+        """Change a request's status (or add a history note) and append its ledger event, once."""
+        return await asyncio.to_thread(self._record_step, step)
+
+    def _record_step(self, step: StepInput) -> bool:
+        with session_scope(self.engine) as session:
+            req = svc.load_request(session=session, request_id=step.request_id)
+            if step.status is None:
+                changed = svc.note(
+                    session=session, request_id=step.request_id, key=step.key, detail=step.detail
+                )
+            else:
+                changed = svc.transition(
+                    session=session,
+                    request_id=step.request_id,
+                    status=step.status,
+                    key=step.key,
+                    detail=step.detail,
+                )
+            agency = self._agency(session, req.case_id)
+            case_id, camera_id = req.case_id, req.camera_id
+        if step.event is not None:
+            self.ledger.record(
+                CustodyEvent(
+                    EventType(step.event),
+                    actor=step.actor,
+                    agency=agency,
+                    case_id=case_id,
+                    request_id=step.request_id,
+                    detail=step.detail or f"camera {camera_id}",
+                ),
+                idempotency_key=f"{step.request_id}:{step.key}",
+            )
+        return changed
+
+    @activity.defn(name="send_notice")
+    async def send_notice(self, notice: NoticeInput) -> str:
+        """Email the owner a consent link (a fresh token) once per notice number; record what was sent."""
+        return await asyncio.to_thread(self._send_notice, notice)
+
+    def _send_notice(self, notice: NoticeInput) -> str:
+        key = f"{notice.request_id}:notice:{notice.number}"
+        with session_scope(self.engine) as session:
+            sent = session.get(SentEmail, key)
+            if sent is not None:
+                return sent.message_id
+            req = svc.load_request(session=session, request_id=notice.request_id)
+            camera = session.get(Camera, req.camera_id)
+            owner = session.get(Owner, camera.owner_id) if camera else None
+            case = session.get(Case, req.case_id)
+            if camera is None or owner is None or case is None:
+                raise ApplicationError(f"request {req.id} has no camera, owner or case", non_retryable=True)
+            raw, _token_id = svc.issue_token(
+                session=session, request_id=req.id, expires_at=datetime.fromisoformat(notice.expires_at)
+            )
+            expires = req.expires_at or datetime.fromisoformat(notice.expires_at)
+            msg_in = _notice_email(
+                settings=self.settings,
+                key=key,
+                to=owner.email,
+                owner_name=owner.name,
+                camera_label=camera.label,
+                agency=case.agency,
+                window_start=req.window_start,
+                window_end=req.window_end,
+                expires_at=expires,
+                link=f"{self.settings.base_url}/consent/{raw}",
+                reminder=notice.number,
+            )
+            msg = build_message(msg_in, self.smtp.sender)
+            send_message(self.smtp, msg)
+            session.add(SentEmail(key=key, request_id=req.id, message_id=str(msg["Message-ID"])))
+            return str(msg["Message-ID"])
+
+    @activity.defn(name="verify_files")
+    async def verify_files(self, ref: RequestInputRef) -> VerifyResult:
+        """Re-read every received file from storage; its SHA-256 must equal the hash taken while it
+        streamed in. A mismatch rejects the file (and records it); it is never attached."""
+        return await asyncio.to_thread(self._verify_files, ref.request_id)
+
+    def _verify_files(self, request_id: str) -> VerifyResult:
+        with session_scope(self.engine) as session:
+            files = svc.evidence_of_request(session=session, request_id=request_id)
+            req = svc.load_request(session=session, request_id=request_id)
+            agency = self._agency(session, req.case_id)
+        verified = rejected = 0
+        for ev in files:
+            if ev.status in ("verified", "attached"):
+                verified += 1
+                continue
+            if ev.status == "rejected":
+                rejected += 1
+                continue
+            activity.heartbeat(ev.id)
+            try:
+                digest, size = hash_object(
+                    self.s3, bucket=self.settings.s3_bucket, key=ev.object_key, version_id=ev.version_id
+                )
+                ok = digest == ev.sha256 and size == ev.size
+                detail = (
+                    ""
+                    if ok
+                    else f"stored object hashes to {digest} ({size} bytes), not {ev.sha256} ({ev.size})"
+                )
+            except Exception as exc:  # a missing or unreadable object is a rejection, not a retry loop
+                if "NoSuchKey" not in str(exc) and "NoSuchVersion" not in str(exc):
+                    raise
+                ok, detail = False, f"stored object is missing: {exc}"
+            with session_scope(self.engine) as session:
+                row = session.get(Evidence, ev.id)
+                assert row is not None
+                row.status = "verified" if ok else "rejected"
+                row.verified_at = utcnow() if ok else None
+                row.detail = detail[:500]
+                session.add(row)
+            self.ledger.record(
+                CustodyEvent(
+                    EventType.file_verified if ok else EventType.file_rejected,
+                    actor="custody-verifier",
+                    agency=agency,
+                    case_id=ev.case_id,
+                    request_id=request_id,
+                    evidence_id=ev.id,
+                    sha256=ev.sha256,
+                    detail=detail or f"SHA-256 re-read from storage matches ({ev.size} bytes)",
+                ),
+                idempotency_key=f"{ev.id}:verify",
+            )
+            verified, rejected = verified + ok, rejected + (not ok)
+        return VerifyResult(verified, rejected)
+
+    @activity.defn(name="attach_evidence")
+    async def attach_evidence(self, ref: RequestInputRef) -> int:
+        return await asyncio.to_thread(self._attach, ref.request_id)
+
+    def _attach(self, request_id: str) -> int:
+        attached = []
+        with session_scope(self.engine) as session:
+            req = svc.load_request(session=session, request_id=request_id)
+            agency = self._agency(session, req.case_id)
+            for ev in svc.evidence_of_request(session=session, request_id=request_id):
+                if ev.status == "verified":
+                    ev.status, ev.attached_at = "attached", utcnow()
+                    session.add(ev)
+                if ev.status == "attached":
+                    attached.append((ev.id, ev.case_id, ev.sha256))
+        for ev_id, case_id, sha in attached:
+            self.ledger.record(
+                CustodyEvent(
+                    EventType.evidence_attached,
+                    actor="custody-workflow",
+                    agency=agency,
+                    case_id=case_id,
+                    request_id=request_id,
+                    evidence_id=ev_id,
+                    sha256=sha,
+                    detail="attached to the case",
+                ),
+                idempotency_key=f"{ev_id}:attach",
+            )
+        return len(attached)
+
+    @activity.defn(name="pull_integrated")
+    async def pull_integrated(self, ref: RequestInputRef) -> int:
+        """Fetch an integrated camera's footage for the window from its pull URL into storage."""
+        return await asyncio.to_thread(self._pull, ref.request_id)
+
+    def _pull(self, request_id: str) -> int:
+        with session_scope(self.engine) as session:
+            req = svc.load_request(session=session, request_id=request_id)
+            existing = svc.evidence_of_request(session=session, request_id=request_id)
+            camera = session.get(Camera, req.camera_id)
+            agency = self._agency(session, req.case_id)
+            case_id, window = req.case_id, (req.window_start, req.window_end)
+        if existing:
+            return len(existing)
+        if camera is None or not camera.pull_url:
+            raise ApplicationError(f"camera of request {request_id} has no pull URL", non_retryable=True)
+        evidence_id = new_id()
+        key = object_key(case_id=case_id, request_id=request_id, evidence_id=evidence_id)
+        params = {"start": rfc3339(window[0]), "end": rfc3339(window[1])}
+        with httpx.stream("GET", camera.pull_url, params=params, timeout=60, follow_redirects=False) as resp:
+            if resp.status_code != 200:
+                raise ApplicationError(
+                    f"the camera answered HTTP {resp.status_code}", non_retryable=resp.status_code < 500
+                )
+            stored, content_type = self._stream_to_store(key, resp.iter_bytes(1024 * 1024))
+        with session_scope(self.engine) as session:
+            req = svc.load_request(session=session, request_id=request_id)
+            svc.add_evidence(
+                session=session,
+                req=req,
+                evidence_id=evidence_id,
+                filename=f"integrated-{camera.id[:8]}.video",
+                object_key=stored.key,
+                version_id=stored.version_id,
+                size=stored.size,
+                sha256=stored.sha256,
+                content_type=content_type,
+            )
+        self.ledger.record(
+            CustodyEvent(
+                EventType.file_received,
+                actor=f"camera:{camera.id}",
+                agency=agency,
+                case_id=case_id,
+                request_id=request_id,
+                evidence_id=evidence_id,
+                sha256=stored.sha256,
+                detail=f"pulled {stored.size} bytes from the integrated camera",
+            ),
+            idempotency_key=f"{evidence_id}:received",
+        )
+        return 1
+
+    def _stream_to_store(self, key: str, chunks: Iterator[bytes]) -> tuple[StoredObject, str]:
+        """Stream bytes into a new evidence object; abort (nothing stored) on any failure."""
+        head = b""
+        writer: MultipartWriter | None = None
+        content_type = ""
+        try:
+            for chunk in chunks:
+                if writer is None:
+                    head += chunk
+                    if len(head) < SNIFF_BYTES:
+                        continue
+                    writer, content_type = self._open_writer(key, head)
+                    chunk, head = head, b""
+                part = writer.add(chunk)
+                if part is not None:
+                    writer.upload_part(part)
+                if writer.size > self.settings.max_file_bytes:
+                    raise ApplicationError("the camera sent more than the size limit", non_retryable=True)
+            if writer is None:
+                if not head:
+                    raise ApplicationError("the camera sent an empty file", non_retryable=True)
+                writer, content_type = self._open_writer(key, head)
+                writer.add(head)
+            rest = writer.take_rest()
+            if rest is not None:
+                writer.upload_part(rest)
+            return writer.complete(), content_type
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+
+    def _open_writer(self, key: str, head: bytes) -> tuple[MultipartWriter, str]:
+        sniffed = sniff_video(head[:SNIFF_BYTES])
+        if sniffed is None:
+            raise ApplicationError("the camera did not send a video file", non_retryable=True)
+        return MultipartWriter(self.s3, self.settings.s3_bucket, key, sniffed), sniffed
+
+
+def _notice_email(
+    *,
+    settings: Settings,
+    key: str,
+    to: str,
+    owner_name: str,
+    camera_label: str,
+    agency: str,
+    window_start: datetime,
+    window_end: datetime,
+    expires_at: datetime,
+    link: str,
+    reminder: int,
+) -> EmailInput:
+    when = f"{window_start:%A %d %B %Y, %H:%M} to {window_end:%H:%M} UTC"
+    if window_start.date() != window_end.date():
+        when = f"{window_start:%d %B %Y %H:%M} to {window_end:%d %B %Y %H:%M} UTC"
+    until = f"{expires_at:%A %d %B %Y, %H:%M} UTC"
+    subject = ("Reminder: " if reminder else "") + f"Request for camera footage from {agency}"
+    text = (
+        f"Hello {owner_name},\n\n"
+        f'{agency} is investigating an incident near your camera "{camera_label}" and asks whether you '
+        f"will share its recording from {when}.\n\n"
+        "Sharing is your choice. Open this link to consent and upload the video, or to decline:\n\n"
+        f"{link}\n\n"
+        f"The link works until {until}. Nobody will ask again for this request after you decline.\n\n"
+        "This message was sent by the community camera program. Do not reply; the link is the only "
+        "way to answer, and it works for this one request only.\n"
+    )
+    e = html.escape
+    body = (
+        f"<p>Hello {e(owner_name)},</p>"
+        f"<p><strong>{e(agency)}</strong> is investigating an incident near your camera "
+        f"<strong>&ldquo;{e(camera_label)}&rdquo;</strong> and asks whether you will share its recording "
+        "from "
+        f"<strong>{e(when)}</strong>.</p>"
+        f'<p>Sharing is your choice. <a href="{e(link)}">Open the request</a> to consent and upload the '
+        "video, or to decline.</p>"
+        f"<p>The link works until <strong>{e(until)}</strong>.</p>"
+        "<p style='color:#555'>Sent by the community camera program. "
+        "The link works for this one request only.</p>"
+    )
+    return EmailInput(idempotency_key=key.replace(":", "."), to=to, subject=subject, text=text, html=body)

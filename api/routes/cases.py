@@ -1,0 +1,231 @@
+"""Cases, alerts and footage requests (investigators), and the case's evidence."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError
+
+from api.deps import SessionDep, SettingsDep, StaffWriter, require_json, require_roles
+from api.schemas import (
+    AlertIn,
+    AlertOut,
+    CaseIn,
+    CaseOut,
+    EvidenceOut,
+    HistoryItem,
+    RequestBrief,
+    RequestListItem,
+    RequestOut,
+)
+from api.temporal import temporal_client, update_error
+from custody.ledger.entries import CustodyEvent, EventType
+from custody.ledger.store import Ledger
+from custody.models import User
+from custody.services import cases as case_svc
+from custody.services import requests as svc
+from storage.s3 import make_client
+from workflows.requests import (
+    AGENCY,
+    CASE_ID,
+    ActorInput,
+    FootageRequestWorkflow,
+    IncidentInput,
+    IncidentWorkflow,
+    incident_workflow_id,
+    request_workflow_id,
+)
+
+router = APIRouter(tags=["cases"])
+json_body = [Depends(require_json)]
+CaseReader = Annotated[User, Depends(require_roles("investigator", "admin", "prosecutor", "auditor"))]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def _ledger(request: Request) -> Ledger:
+    ledger: Ledger = request.app.state.ledger
+    return ledger
+
+
+@router.post("/cases", status_code=201, response_model=CaseOut, dependencies=json_body)
+def create_case(body: CaseIn, user: StaffWriter, session: SessionDep) -> CaseOut:
+    case = case_svc.create_case(session=session, user=user, title=body.title, description=body.description)
+    return CaseOut.model_validate(case)
+
+
+@router.get("/cases", response_model=list[CaseOut])
+def list_cases(user: CaseReader, session: SessionDep, limit: Limit = 100, offset: int = 0) -> list[CaseOut]:
+    return [
+        CaseOut.model_validate(c)
+        for c in case_svc.list_cases(session=session, user=user, limit=limit, offset=offset)
+    ]
+
+
+@router.get("/cases/{case_id}", response_model=CaseOut)
+def get_case(case_id: str, user: CaseReader, session: SessionDep) -> CaseOut:
+    return CaseOut.model_validate(case_svc.get_case(session=session, user=user, case_id=case_id))
+
+
+@router.post("/cases/{case_id}/alerts", status_code=202, response_model=AlertOut, dependencies=json_body)
+async def post_alert(
+    case_id: str,
+    body: AlertIn,
+    user: StaffWriter,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+) -> AlertOut:
+    """Ask every registered camera in range for the window's footage (integrated cameras are pulled)."""
+    case = case_svc.get_case(session=session, user=user, case_id=case_id)
+    incident, reqs = svc.create_alert(
+        session=session,
+        user=user,
+        case=case,
+        lat=body.lat,
+        lon=body.lon,
+        radius_m=body.radius_m,
+        window_start=body.window_start,
+        window_end=body.window_end,
+        description=body.description,
+        limits=svc.AlertLimits(settings.max_radius_m, settings.max_window_s),
+    )
+    new = [r for r in reqs if r.incident_id == incident.id]
+    session.commit()  # the requests exist before their workflows start
+    ledger = _ledger(request)
+    await asyncio.to_thread(
+        ledger.append,
+        [
+            (
+                f"{r.id}:request_created",
+                CustodyEvent(
+                    EventType.request_created,
+                    actor=user.id,
+                    agency=case.agency,
+                    case_id=case.id,
+                    request_id=r.id,
+                    detail=f"{r.kind} camera {r.camera_id}, window {body.window_start.isoformat()} to "
+                    f"{body.window_end.isoformat()}",
+                ),
+            )
+            for r in new
+        ],
+    )
+    if new:
+        client = await temporal_client(request)
+        await client.start_workflow(
+            IncidentWorkflow.run,
+            IncidentInput(
+                incident.id, case.id, case.agency, settings.consent_ttl_s, list(settings.reminders_s)
+            ),
+            id=incident_workflow_id(incident.id),
+            task_queue=settings.task_queue,
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(CASE_ID, case.id), SearchAttributePair(AGENCY, case.agency)]
+            ),
+        )
+    return AlertOut(incident_id=incident.id, requests=[RequestBrief.model_validate(r) for r in reqs])
+
+
+@router.get("/cases/{case_id}/requests", response_model=list[RequestListItem])
+def list_requests(case_id: str, user: CaseReader, session: SessionDep) -> list[RequestListItem]:
+    case = case_svc.get_case(session=session, user=user, case_id=case_id)
+    return [RequestListItem.model_validate(r) for r in svc.list_requests(session=session, case=case)]
+
+
+@router.get("/requests/{request_id}", response_model=RequestOut)
+def get_request(request_id: str, user: CaseReader, session: SessionDep) -> RequestOut:
+    req = svc.get_request(session=session, user=user, request_id=request_id)
+    hist = [HistoryItem.model_validate(h) for h in svc.history(session=session, request_id=req.id)]
+    return RequestOut.model_validate({**req.model_dump(), "history": hist})
+
+
+@router.post("/requests/{request_id}/cancel")
+async def cancel_request(
+    request_id: str, user: StaffWriter, session: SessionDep, request: Request
+) -> dict[str, str]:
+    req = svc.get_request(session=session, user=user, request_id=request_id)
+    if req.kind != "registered":
+        raise update_error(RuntimeError("integrated pulls run without owner action and cannot be cancelled"))
+    client = await temporal_client(request)
+    handle = client.get_workflow_handle_for(FootageRequestWorkflow.run, request_workflow_id(req.id))
+    try:
+        status = await handle.execute_update(FootageRequestWorkflow.cancel, ActorInput(user.id))
+    except (WorkflowUpdateFailedError, RPCError) as exc:
+        raise update_error(exc) from exc
+    return {"id": req.id, "status": status}
+
+
+@router.get("/cases/{case_id}/evidence", response_model=list[EvidenceOut])
+def list_evidence(case_id: str, user: CaseReader, session: SessionDep) -> list[EvidenceOut]:
+    case = case_svc.get_case(session=session, user=user, case_id=case_id)
+    return [EvidenceOut.model_validate(e) for e in svc.list_evidence(session=session, case=case)]
+
+
+@router.get("/evidence/{evidence_id}", response_model=EvidenceOut)
+def get_evidence(evidence_id: str, user: CaseReader, session: SessionDep, request: Request) -> EvidenceOut:
+    """The evidence's record. Viewing it is a custody event."""
+    ev = svc.get_evidence(session=session, user=user, evidence_id=evidence_id)
+    _ledger(request).record(
+        CustodyEvent(
+            EventType.evidence_viewed,
+            actor=user.id,
+            agency=user.agency,
+            case_id=ev.case_id,
+            request_id=ev.request_id,
+            evidence_id=ev.id,
+            sha256=ev.sha256,
+            detail="record viewed",
+        ),
+        idempotency_key=f"view:{uuid.uuid4()}",
+    )
+    return EvidenceOut.model_validate(ev)
+
+
+@router.get("/evidence/{evidence_id}/download")
+def download_evidence(
+    evidence_id: str, user: CaseReader, session: SessionDep, settings: SettingsDep, request: Request
+) -> StreamingResponse:
+    """The file's bytes, with its SHA-256 in `X-Content-SHA256`. The download is a custody event."""
+    ev = svc.get_evidence(session=session, user=user, evidence_id=evidence_id)
+    if ev.status not in ("verified", "attached"):
+        raise update_error(RuntimeError(f"this file is {ev.status}, not verified; it cannot be downloaded"))
+    s3 = make_client(settings)
+    obj = s3.get_object(settings.s3_bucket, ev.object_key, version_id=ev.version_id)
+    _ledger(request).record(
+        CustodyEvent(
+            EventType.evidence_downloaded,
+            actor=user.id,
+            agency=user.agency,
+            case_id=ev.case_id,
+            request_id=ev.request_id,
+            evidence_id=ev.id,
+            sha256=ev.sha256,
+            detail=f"downloaded by {user.role}",
+        ),
+        idempotency_key=f"download:{uuid.uuid4()}",
+    )
+
+    def body() -> Iterator[bytes]:
+        try:
+            yield from obj.stream(1024 * 1024)
+        finally:
+            obj.close()
+            obj.release_conn()
+
+    safe_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in ev.filename) or ev.id
+    return StreamingResponse(
+        body(),
+        media_type=ev.content_type,
+        headers={
+            "X-Content-SHA256": ev.sha256,
+            "Content-Length": str(ev.size),
+            "Content-Disposition": f'attachment; filename="{safe_name}"',
+        },
+    )

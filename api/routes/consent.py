@@ -1,0 +1,273 @@
+"""The owner's consent link: a page for people, JSON for scripts, decisions and streamed uploads.
+
+The token in the path is the owner's only credential, scoped to one request; it is checked on every
+call (unknown: 403; request ended or expired: 410).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from api.deps import SettingsDep, get_engine, require_json
+from api.schemas import DecisionIn, FileOut
+from api.temporal import temporal_client, update_error
+from custody.errors import (
+    BadRequest,
+    Conflict,
+    CustodyError,
+    PayloadTooLarge,
+    Unprocessable,
+    UnsupportedMediaType,
+)
+from custody.ledger.entries import CustodyEvent, EventType
+from custody.ledger.store import Ledger
+from custody.media import ACCEPTED_TYPES, SNIFF_BYTES, check_filename, declared_matches, sniff_video
+from custody.models import Camera, Case, FootageRequest, RequestStatus, new_id
+from custody.services import requests as svc
+from custody.timeutil import rfc3339
+from storage.evidence import MultipartWriter, object_key
+from storage.s3 import make_client
+from workflows.requests import ActorInput, DecisionInput, request_workflow_id
+
+router = APIRouter(tags=["consent"])
+templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _open(engine: Engine, token: str) -> tuple[FootageRequest, str, Case, Camera | None]:
+    with Session(engine, expire_on_commit=False) as session:
+        req, token_id = svc.request_for_token(session=session, raw=token)
+        case = session.get(Case, req.case_id)
+        camera = session.get(Camera, req.camera_id)
+        assert case is not None
+        return req, token_id, case, camera
+
+
+def _ledger(request: Request) -> Ledger:
+    ledger: Ledger = request.app.state.ledger
+    return ledger
+
+
+@router.get("/consent/{token}", response_model=None)
+async def consent_page(token: str, request: Request, engine: EngineDep, settings: SettingsDep) -> Any:
+    """The request in plain words (HTML for a phone), or JSON with `Accept: application/json`."""
+    wants_json = "application/json" in request.headers.get("accept", "")
+    try:
+        req, _, case, camera = await asyncio.to_thread(_open, engine, token)
+    except CustodyError as exc:
+        if wants_json:
+            raise
+        return templates.TemplateResponse(
+            request, "consent_closed.html", {"message": exc.message}, status_code=exc.status
+        )
+    facts = {
+        "request_id": req.id,
+        "case_title": None,  # case titles can hold investigative detail: not shown to owners
+        "agency": case.agency,
+        "window_start": rfc3339(req.window_start),
+        "window_end": rfc3339(req.window_end),
+        "status": req.status,
+        "expires_at": rfc3339(req.expires_at) if req.expires_at else None,
+        "max_file_bytes": settings.max_file_bytes,
+        "accepted_types": sorted(ACCEPTED_TYPES),
+        "files_complete": req.files_complete,
+    }
+    if wants_json:
+        return JSONResponse(facts)
+    return templates.TemplateResponse(
+        request,
+        "consent.html",
+        {"facts": facts, "camera_label": camera.label if camera else "", "req": req, "token": token},
+    )
+
+
+async def _update(request: Request, req: FootageRequest, name: str, arg: Any) -> str:
+    client = await temporal_client(request)
+    handle = client.get_workflow_handle(request_workflow_id(req.id))
+    try:
+        result: str = await handle.execute_update(name, arg, result_type=str)
+    except (WorkflowUpdateFailedError, RPCError) as exc:
+        raise update_error(exc) from exc
+    return result
+
+
+@router.post("/consent/{token}/decision", dependencies=[Depends(require_json)])
+async def decide(token: str, body: DecisionIn, request: Request, engine: EngineDep) -> dict[str, str]:
+    req, token_id, _, _ = await asyncio.to_thread(_open, engine, token)
+    if req.status != RequestStatus.notified:
+        raise Conflict(f"This request was already answered ({req.status}).")
+    status = await _update(request, req, "decide", DecisionInput(body.decision, token_id))
+    return {"status": status}
+
+
+@router.put("/consent/{token}/files/{filename}", status_code=201, response_model=FileOut)
+async def upload(
+    token: str,
+    filename: str,
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    x_content_sha256: Annotated[str | None, Header()] = None,
+    content_length: Annotated[int | None, Header()] = None,
+) -> FileOut:
+    """Stream one file into the evidence store, hashing it on the way. Nothing is stored unless the
+    whole file arrives, is a video, fits the limit, and matches `X-Content-SHA256` when given."""
+    req, token_id, case, _ = await asyncio.to_thread(_open, engine, token)
+    if req.status != RequestStatus.consented:
+        raise Conflict(f"Files can be sent only after consenting; this request is {req.status}.")
+    if req.files_complete:
+        raise Conflict("You already sent every file for this request; nothing more is needed.")
+    problem = check_filename(filename)
+    if problem:
+        raise Unprocessable(
+            f"File name refused: {problem}. Rename the file and try again.", code="invalid_filename"
+        )
+    expected = x_content_sha256.strip().lower() if x_content_sha256 else None
+    if expected is not None and not SHA256_RE.match(expected):
+        raise BadRequest("X-Content-SHA256 must be 64 lowercase hex characters.", code="invalid_sha256")
+    limit = settings.max_file_bytes
+    if content_length is not None and content_length > limit:
+        raise PayloadTooLarge(f"The file is {content_length} bytes; the limit is {limit} bytes.")
+    declared = request.headers.get("content-type", "application/octet-stream")
+
+    evidence_id = new_id()
+    key = object_key(case_id=req.case_id, request_id=req.id, evidence_id=evidence_id)
+    s3 = make_client(settings)
+    writer: MultipartWriter | None = None
+    head = bytearray()
+    pending: asyncio.Task[None] | None = None
+    sniffed = ""
+
+    async def open_writer() -> MultipartWriter:
+        nonlocal sniffed
+        found = sniff_video(bytes(head[:SNIFF_BYTES]))
+        if found is None:
+            raise UnsupportedMediaType(
+                f"{filename} is not a video file this program accepts ({', '.join(sorted(ACCEPTED_TYPES))})."
+            )
+        if not declared_matches(declared, found):
+            raise UnsupportedMediaType(f"The file was sent as {declared!r} but its content is {found}.")
+        sniffed = found
+        return await asyncio.to_thread(MultipartWriter, s3, settings.s3_bucket, key, found)
+
+    async def ship(part: bytes) -> None:
+        nonlocal pending
+        if pending is not None:
+            await pending
+        assert writer is not None
+        pending = asyncio.create_task(asyncio.to_thread(writer.upload_part, part))
+
+    try:
+        async for chunk in request.stream():
+            if not chunk:
+                continue
+            if writer is None:
+                head += chunk
+                if len(head) > limit:
+                    raise PayloadTooLarge(f"The file is larger than the limit of {limit} bytes.")
+                if len(head) < SNIFF_BYTES:
+                    continue
+                writer = await open_writer()
+                chunk, head = bytes(head), bytearray()
+            part = writer.add(chunk)
+            if writer.size > limit:
+                raise PayloadTooLarge(f"The file is larger than the limit of {limit} bytes.")
+            if part is not None:
+                await ship(part)
+        if writer is None:
+            if not head:
+                raise BadRequest("The file is empty; choose the video file again.", code="empty_file")
+            writer = await open_writer()
+            writer.add(bytes(head))
+        digest = writer.hasher.hexdigest()
+        if expected is not None and digest != expected:
+            raise Unprocessable(
+                f"The file arrived with SHA-256 {digest}, not {expected} as announced; it was not stored. "
+                "Send it again.",
+                code="sha256_mismatch",
+            )
+        rest = writer.take_rest()
+        if rest is not None:
+            await ship(rest)
+        if pending is not None:
+            await pending
+        stored = await asyncio.to_thread(writer.complete)
+    except BaseException:
+        if pending is not None:
+            pending.cancel()
+        if writer is not None:
+            await asyncio.to_thread(writer.abort)
+        raise
+
+    def record() -> None:
+        with Session(engine, expire_on_commit=False) as session:
+            fresh = svc.load_request(session=session, request_id=req.id)
+            svc.add_evidence(
+                session=session,
+                req=fresh,
+                evidence_id=evidence_id,
+                filename=filename,
+                object_key=stored.key,
+                version_id=stored.version_id,
+                size=stored.size,
+                sha256=stored.sha256,
+                content_type=sniffed,
+            )
+            session.commit()
+
+    await asyncio.to_thread(record)
+    await asyncio.to_thread(
+        _ledger(request).record,
+        CustodyEvent(
+            EventType.file_received,
+            actor=token_id,
+            agency=case.agency,
+            case_id=req.case_id,
+            request_id=req.id,
+            evidence_id=evidence_id,
+            sha256=stored.sha256,
+            detail=f"{stored.size} bytes, {sniffed}, uploaded by the owner",
+        ),
+        idempotency_key=f"{evidence_id}:received",
+    )
+    return FileOut(file_id=evidence_id, sha256=stored.sha256, size=stored.size)
+
+
+@router.post("/consent/{token}/complete", status_code=202)
+async def complete(token: str, request: Request, engine: EngineDep) -> dict[str, str]:
+    """The owner has sent every file: verification and attachment follow."""
+
+    def mark() -> tuple[FootageRequest, str]:
+        with Session(engine, expire_on_commit=False) as session:
+            req, token_id = svc.request_for_token(session=session, raw=token)
+            svc.mark_files_complete(session=session, req=req)
+            session.commit()
+            return req, token_id
+
+    def unmark() -> None:
+        with Session(engine) as session:
+            row = session.get(FootageRequest, req.id)
+            if row is not None:
+                row.files_complete = False
+                session.add(row)
+                session.commit()
+
+    req, token_id = await asyncio.to_thread(mark)
+    try:
+        status = await _update(request, req, "complete", ActorInput(token_id))
+    except CustodyError:
+        await asyncio.to_thread(unmark)  # the workflow refused: the owner may still send files
+        raise
+    return {"status": status}

@@ -1,0 +1,47 @@
+"""The API's Temporal client (one per app, connected on first use) and workflow-error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import Request
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+
+from custody.errors import Conflict, CustodyError, NotFound, ServiceUnavailable, Unprocessable
+from custody.settings import Settings
+
+_lock = asyncio.Lock()
+
+
+async def temporal_client(request: Request) -> Client:
+    client: Client | None = request.app.state.temporal
+    if client is not None:
+        return client
+    settings: Settings = request.app.state.settings
+    async with _lock:
+        if request.app.state.temporal is None:
+            try:
+                request.app.state.temporal = await Client.connect(
+                    settings.temporal_address, namespace=settings.temporal_namespace
+                )
+            except RuntimeError as exc:
+                raise ServiceUnavailable(
+                    f"The workflow service at {settings.temporal_address} is not reachable; "
+                    "try again shortly."
+                ) from exc
+    result: Client = request.app.state.temporal
+    return result
+
+
+def update_error(exc: Exception) -> CustodyError:
+    """Turn a rejected workflow update into the API's error."""
+    cause = exc.cause if isinstance(exc, WorkflowUpdateFailedError) else exc
+    if isinstance(cause, ApplicationError):
+        if cause.type == "invalid":
+            return Unprocessable(cause.message)
+        return Conflict(cause.message[:1].upper() + cause.message[1:] + ".")
+    if isinstance(exc, RPCError):
+        return NotFound("This request's workflow has ended; nothing more can change.")
+    return Conflict(str(exc))

@@ -1,0 +1,356 @@
+"""Footage-request workflows: orchestration only, deterministic (workflow.now(), no I/O).
+
+- IncidentWorkflow: one per alert. Reads the alert's requests (an activity), starts one child per
+  request (registered cameras: FootageRequestWorkflow; integrated: IntegratedPullWorkflow) with a
+  workflow id derived from the request id, and ends when all have ended.
+- FootageRequestWorkflow: notice -> reminders -> consent / decline / expiry / cancellation ->
+  uploads -> complete -> verification -> attachment. The API talks to it through updates
+  (`decide`, `complete`, `cancel`), which return once the new status is recorded.
+- IntegratedPullWorkflow: pull -> verify -> attach, no owner action.
+
+Every step records its status, history and ledger event through the `record_step` activity, keyed
+by the step, and updates the CustodyStatus search attribute (ids and statuses only, no personal data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.requests import (
+        IncidentRef,
+        NoticeInput,
+        RequestActivities,
+        RequestInputRef,
+        RequestRef,
+        StepInput,
+        VerifyResult,
+    )
+
+CUSTODY_STATUS = SearchAttributeKey.for_keyword("CustodyStatus")
+CASE_ID = SearchAttributeKey.for_keyword("CaseId")
+AGENCY = SearchAttributeKey.for_keyword("Agency")
+REQUEST_ID = SearchAttributeKey.for_keyword("RequestId")
+
+QUICK_TIMEOUT = timedelta(seconds=60)
+QUICK_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+LONG_TIMEOUT = timedelta(hours=2)
+LONG_HEARTBEAT = timedelta(minutes=5)
+LONG_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1))
+
+
+def request_workflow_id(request_id: str) -> str:
+    return f"request-{request_id}"
+
+
+def incident_workflow_id(incident_id: str) -> str:
+    return f"incident-{incident_id}"
+
+
+@dataclass
+class IncidentInput:
+    incident_id: str
+    case_id: str
+    agency: str
+    consent_ttl_s: int
+    reminders_s: list[int] = field(default_factory=list)
+
+
+@dataclass
+class RequestInput:
+    request_id: str
+    case_id: str
+    agency: str
+    consent_ttl_s: int
+    reminders_s: list[int] = field(default_factory=list)
+
+
+@dataclass
+class DecisionInput:
+    decision: str  # "consent" | "decline"
+    actor: str  # the owner token's public id
+
+
+@dataclass
+class ActorInput:
+    actor: str
+
+
+def request_search_attributes(
+    request_id: str, case_id: str, agency: str, status: str
+) -> TypedSearchAttributes:
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(REQUEST_ID, request_id),
+            SearchAttributePair(CASE_ID, case_id),
+            SearchAttributePair(AGENCY, agency),
+            SearchAttributePair(CUSTODY_STATUS, status),
+        ]
+    )
+
+
+@workflow.defn
+class IncidentWorkflow:
+    @workflow.run
+    async def run(self, inp: IncidentInput) -> dict[str, int]:
+        refs: list[RequestRef] = await workflow.execute_activity_method(
+            RequestActivities.list_incident_requests,
+            IncidentRef(inp.incident_id),
+            start_to_close_timeout=QUICK_TIMEOUT,
+            retry_policy=QUICK_RETRY,
+        )
+        children = []
+        for ref in refs:
+            child_in = RequestInput(
+                ref.request_id, ref.case_id, inp.agency, inp.consent_ttl_s, inp.reminders_s
+            )
+            attrs = request_search_attributes(ref.request_id, ref.case_id, inp.agency, "requested")
+            target = FootageRequestWorkflow.run if ref.kind == "registered" else IntegratedPullWorkflow.run
+            try:
+                handle = await workflow.start_child_workflow(
+                    target,
+                    child_in,
+                    id=request_workflow_id(ref.request_id),
+                    search_attributes=attrs,
+                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                )
+            except WorkflowAlreadyStartedError:
+                continue  # the same request in an earlier alert: its workflow is already running
+            children.append(handle)
+        outcomes = await asyncio.gather(*children, return_exceptions=True)
+        counts: dict[str, int] = {}
+        for outcome in outcomes:
+            key = outcome if isinstance(outcome, str) else "failed"
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+
+class _RequestBase:
+    """Shared steps of both request workflows."""
+
+    inp: RequestInput
+
+    async def _step(
+        self,
+        key: str,
+        status: str | None,
+        event: str | None,
+        detail: str = "",
+        actor: str = "custody-workflow",
+    ) -> None:
+        await workflow.execute_activity_method(
+            RequestActivities.record_step,
+            StepInput(self.inp.request_id, key, status, event, detail, actor),
+            start_to_close_timeout=QUICK_TIMEOUT,
+            retry_policy=QUICK_RETRY,
+        )
+        if status is not None:
+            self.status = status
+            workflow.upsert_search_attributes([CUSTODY_STATUS.value_set(status)])
+
+    status: str = "requested"
+
+    async def _verify_and_attach(self) -> str:
+        result: VerifyResult = await workflow.execute_activity_method(
+            RequestActivities.verify_files,
+            RequestInputRef(self.inp.request_id),
+            start_to_close_timeout=LONG_TIMEOUT,
+            heartbeat_timeout=LONG_HEARTBEAT,
+            retry_policy=LONG_RETRY,
+        )
+        if result.verified == 0:
+            await self._step("rejected", "rejected", None, f"{result.rejected} file(s) failed verification")
+            return "rejected"
+        detail = f"{result.verified} file(s) verified" + (
+            f", {result.rejected} rejected" if result.rejected else ""
+        )
+        await self._step("verified", "verified", None, detail)
+        await workflow.execute_activity_method(
+            RequestActivities.attach_evidence,
+            RequestInputRef(self.inp.request_id),
+            start_to_close_timeout=QUICK_TIMEOUT,
+            retry_policy=QUICK_RETRY,
+        )
+        await self._step("attached", "attached", None, f"{result.verified} file(s) attached to the case")
+        return "attached"
+
+
+@workflow.defn
+class FootageRequestWorkflow(_RequestBase):
+    def __init__(self) -> None:
+        self.status = "requested"
+        self.decision: DecisionInput | None = None
+        self.cancel_by: str | None = None
+        self.complete_by: str | None = None
+
+    @workflow.run
+    async def run(self, inp: RequestInput) -> str:
+        self.inp = inp
+        start = workflow.now()
+        expires_at = start + timedelta(seconds=inp.consent_ttl_s)
+        await workflow.execute_activity_method(
+            RequestActivities.send_notice,
+            NoticeInput(inp.request_id, expires_at.isoformat(), 0),
+            start_to_close_timeout=QUICK_TIMEOUT,
+            retry_policy=QUICK_RETRY,
+        )
+        await self._step("notified", "notified", "owner_notified", "consent link emailed to the owner")
+
+        # Wait for the owner, with a durable timer per reminder and one for expiry.
+        def decided() -> bool:
+            return self.decision is not None or self.cancel_by is not None
+
+        reminders = sorted(r for r in set(inp.reminders_s) if 0 < r < inp.consent_ttl_s)
+        for number, offset in enumerate(reminders, start=1):
+            if await self._wait(decided, start + timedelta(seconds=offset)):
+                break
+            await workflow.execute_activity_method(
+                RequestActivities.send_notice,
+                NoticeInput(inp.request_id, expires_at.isoformat(), number),
+                start_to_close_timeout=QUICK_TIMEOUT,
+                retry_policy=QUICK_RETRY,
+            )
+            await self._step(
+                f"reminder-{number}", None, "reminder_sent", f"reminder {number} emailed to the owner"
+            )
+        if not await self._wait(decided, expires_at):
+            await self._step("expired", "expired", "request_expired", "the owner did not answer in time")
+            return "expired"
+        if self.cancel_by is not None:
+            return await self._cancelled()
+        assert self.decision is not None
+        if self.decision.decision == "decline":
+            await self._step(
+                "declined", "declined", "consent_declined", "the owner declined", actor=self.decision.actor
+            )
+            return "declined"
+        await self._step(
+            "consented", "consented", "consent_given", "the owner consented", actor=self.decision.actor
+        )
+
+        # Uploads go straight to storage through the API; wait for `complete`.
+        if not await self._wait(
+            lambda: self.complete_by is not None or self.cancel_by is not None, expires_at
+        ):
+            await self._step(
+                "expired", "expired", "request_expired", "the owner did not finish uploading in time"
+            )
+            return "expired"
+        if self.cancel_by is not None and self.complete_by is None:
+            return await self._cancelled()
+        await self._step(
+            "uploaded", "uploaded", None, "the owner sent every file", actor=self.complete_by or ""
+        )
+        return await self._verify_and_attach()
+
+    async def _wait(self, condition: Callable[[], bool], until: datetime) -> bool:
+        """Wait for `condition` until the time `until` (a durable timer); True if it became true."""
+        remaining = (until - workflow.now()).total_seconds()
+        if remaining <= 0:
+            return condition()
+        try:
+            await workflow.wait_condition(condition, timeout=remaining)
+            return True
+        except TimeoutError:
+            return condition()
+
+    async def _cancelled(self) -> str:
+        await self._step(
+            "cancelled",
+            "cancelled",
+            "request_cancelled",
+            "cancelled by the investigator",
+            actor=self.cancel_by or "",
+        )
+        return "cancelled"
+
+    # --- messages from the API ----------------------------------------------------------------
+
+    @workflow.update
+    async def decide(self, decision: DecisionInput) -> str:
+        self.decision = decision
+        target = "declined" if decision.decision == "decline" else "consented"
+        await workflow.wait_condition(lambda: self.status in (target, "expired", "cancelled"))
+        return self.status
+
+    @decide.validator
+    def _validate_decide(self, decision: DecisionInput) -> None:
+        if decision.decision not in ("consent", "decline"):
+            raise ApplicationError("decision must be 'consent' or 'decline'", type="invalid")
+        if self.status != "notified" or self.decision is not None or self.cancel_by is not None:
+            raise ApplicationError(
+                f"this request was already answered or ended ({self.status})", type="conflict"
+            )
+
+    @workflow.update
+    async def complete(self, inp: ActorInput) -> str:
+        self.complete_by = inp.actor
+        await workflow.wait_condition(lambda: self.status != "consented")
+        return self.status
+
+    @complete.validator
+    def _validate_complete(self, inp: ActorInput) -> None:
+        if self.status != "consented" or self.complete_by is not None:
+            raise ApplicationError(
+                f"files can be completed only once, after consent ({self.status})", type="conflict"
+            )
+
+    @workflow.update
+    async def cancel(self, inp: ActorInput) -> str:
+        self.cancel_by = inp.actor
+        await workflow.wait_condition(lambda: self.status == "cancelled")
+        return self.status
+
+    @cancel.validator
+    def _validate_cancel(self, inp: ActorInput) -> None:
+        if self.status not in ("requested", "notified", "consented") or self.complete_by is not None:
+            raise ApplicationError(
+                f"this request can no longer be cancelled ({self.status})", type="conflict"
+            )
+        if self.cancel_by is not None:
+            raise ApplicationError("this request is already being cancelled", type="conflict")
+
+    @workflow.query
+    def current_status(self) -> str:
+        return self.status
+
+
+@workflow.defn
+class IntegratedPullWorkflow(_RequestBase):
+    """An integrated camera: the business opted in fully, so footage is pulled with no owner action."""
+
+    def __init__(self) -> None:
+        self.status = "requested"
+
+    @workflow.run
+    async def run(self, inp: RequestInput) -> str:
+        self.inp = inp
+        try:
+            await workflow.execute_activity_method(
+                RequestActivities.pull_integrated,
+                RequestInputRef(inp.request_id),
+                start_to_close_timeout=LONG_TIMEOUT,
+                heartbeat_timeout=LONG_HEARTBEAT,
+                retry_policy=LONG_RETRY,
+            )
+        except ActivityError as exc:  # the camera could not deliver: the request fails, visibly
+            cause = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc)
+            await self._step("failed", "failed", "request_failed", f"pull failed: {cause}"[:400])
+            return "failed"
+        await self._step("uploaded", "uploaded", None, "footage pulled from the integrated camera")
+        return await self._verify_and_attach()
+
+    @workflow.update
+    async def cancel(self, inp: ActorInput) -> str:
+        raise ApplicationError("integrated pulls cannot be cancelled", type="conflict")
+
+    @workflow.query
+    def current_status(self) -> str:
+        return self.status
