@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
@@ -55,6 +56,7 @@ def build_worker(client: Client, settings: Settings, engine: Engine | None = Non
             acts.attach_evidence,
             acts.pull_integrated,
         ],
+        activity_executor=ThreadPoolExecutor(max_workers=50, thread_name_prefix="activity"),
         max_concurrent_activities=50,
     )
 

@@ -1,13 +1,13 @@
 """Activities of the footage-request workflows: thin, idempotent side effects.
 
-Each takes one dataclass and is safe to run twice: history rows, ledger entries and sent mail are
+They are synchronous (the worker runs them in a thread pool, where heartbeats work) and each takes
+one dataclass and is safe to run twice: history rows, ledger entries and sent mail are
 keyed by the step, so a retry after a crash finds the first run's work and does nothing more.
 Video bytes never pass through Temporal: only ids and object keys do.
 """
 
 from __future__ import annotations
 
-import asyncio
 import html
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -90,22 +90,16 @@ class RequestActivities:
         return case.agency if case else ""
 
     @activity.defn(name="list_incident_requests")
-    async def list_incident_requests(self, ref: IncidentRef) -> list[RequestRef]:
-        def run() -> list[RequestRef]:
-            with session_scope(self.engine) as session:
-                rows = session.exec(
-                    select(FootageRequest).where(FootageRequest.incident_id == ref.incident_id)
-                ).all()
-                return [RequestRef(r.id, r.kind, r.case_id) for r in rows]
-
-        return await asyncio.to_thread(run)
+    def list_incident_requests(self, ref: IncidentRef) -> list[RequestRef]:
+        with session_scope(self.engine) as session:
+            rows = session.exec(
+                select(FootageRequest).where(FootageRequest.incident_id == ref.incident_id)
+            ).all()
+            return [RequestRef(r.id, r.kind, r.case_id) for r in rows]
 
     @activity.defn(name="record_step")
-    async def record_step(self, step: StepInput) -> bool:
+    def record_step(self, step: StepInput) -> bool:
         """Change a request's status (or add a history note) and append its ledger event, once."""
-        return await asyncio.to_thread(self._record_step, step)
-
-    def _record_step(self, step: StepInput) -> bool:
         with session_scope(self.engine) as session:
             req = svc.load_request(session=session, request_id=step.request_id)
             if step.status is None:
@@ -137,11 +131,8 @@ class RequestActivities:
         return changed
 
     @activity.defn(name="send_notice")
-    async def send_notice(self, notice: NoticeInput) -> str:
+    def send_notice(self, notice: NoticeInput) -> str:
         """Email the owner a consent link (a fresh token) once per notice number; record what was sent."""
-        return await asyncio.to_thread(self._send_notice, notice)
-
-    def _send_notice(self, notice: NoticeInput) -> str:
         key = f"{notice.request_id}:notice:{notice.number}"
         with session_scope(self.engine) as session:
             sent = session.get(SentEmail, key)
@@ -176,12 +167,10 @@ class RequestActivities:
             return str(msg["Message-ID"])
 
     @activity.defn(name="verify_files")
-    async def verify_files(self, ref: RequestInputRef) -> VerifyResult:
+    def verify_files(self, ref: RequestInputRef) -> VerifyResult:
         """Re-read every received file from storage; its SHA-256 must equal the hash taken while it
         streamed in. A mismatch rejects the file (and records it); it is never attached."""
-        return await asyncio.to_thread(self._verify_files, ref.request_id)
-
-    def _verify_files(self, request_id: str) -> VerifyResult:
+        request_id = ref.request_id
         with session_scope(self.engine) as session:
             files = svc.evidence_of_request(session=session, request_id=request_id)
             req = svc.load_request(session=session, request_id=request_id)
@@ -233,10 +222,8 @@ class RequestActivities:
         return VerifyResult(verified, rejected)
 
     @activity.defn(name="attach_evidence")
-    async def attach_evidence(self, ref: RequestInputRef) -> int:
-        return await asyncio.to_thread(self._attach, ref.request_id)
-
-    def _attach(self, request_id: str) -> int:
+    def attach_evidence(self, ref: RequestInputRef) -> int:
+        request_id = ref.request_id
         attached = []
         with session_scope(self.engine) as session:
             req = svc.load_request(session=session, request_id=request_id)
@@ -264,11 +251,9 @@ class RequestActivities:
         return len(attached)
 
     @activity.defn(name="pull_integrated")
-    async def pull_integrated(self, ref: RequestInputRef) -> int:
+    def pull_integrated(self, ref: RequestInputRef) -> int:
         """Fetch an integrated camera's footage for the window from its pull URL into storage."""
-        return await asyncio.to_thread(self._pull, ref.request_id)
-
-    def _pull(self, request_id: str) -> int:
+        request_id = ref.request_id
         with session_scope(self.engine) as session:
             req = svc.load_request(session=session, request_id=request_id)
             existing = svc.evidence_of_request(session=session, request_id=request_id)

@@ -284,7 +284,12 @@ class FootageRequestWorkflow(_RequestBase):
     def _validate_decide(self, decision: DecisionInput) -> None:
         if decision.decision not in ("consent", "decline"):
             raise ApplicationError("decision must be 'consent' or 'decline'", type="invalid")
-        if self.status != "notified" or self.decision is not None or self.cancel_by is not None:
+        # "requested": the notice's status step may still be on its way while the owner already has the link.
+        if (
+            self.status not in ("requested", "notified")
+            or self.decision is not None
+            or self.cancel_by is not None
+        ):
             raise ApplicationError(
                 f"this request was already answered or ended ({self.status})", type="conflict"
             )

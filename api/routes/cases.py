@@ -26,9 +26,10 @@ from api.schemas import (
     RequestOut,
 )
 from api.temporal import temporal_client, update_error
+from custody.errors import Conflict
 from custody.ledger.entries import CustodyEvent, EventType
 from custody.ledger.store import Ledger
-from custody.models import User
+from custody.models import TERMINAL_STATUSES, User
 from custody.services import cases as case_svc
 from custody.services import requests as svc
 from storage.s3 import make_client
@@ -151,6 +152,8 @@ async def cancel_request(
     request_id: str, user: StaffWriter, session: SessionDep, request: Request
 ) -> dict[str, str]:
     req = svc.get_request(session=session, user=user, request_id=request_id)
+    if req.status in TERMINAL_STATUSES:
+        raise Conflict(f"This request has already ended ({req.status}); there is nothing to cancel.")
     if req.kind != "registered":
         raise update_error(RuntimeError("integrated pulls run without owner action and cannot be cancelled"))
     client = await temporal_client(request)

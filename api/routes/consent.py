@@ -106,7 +106,7 @@ async def _update(request: Request, req: FootageRequest, name: str, arg: Any) ->
 @router.post("/consent/{token}/decision", dependencies=[Depends(require_json)])
 async def decide(token: str, body: DecisionIn, request: Request, engine: EngineDep) -> dict[str, str]:
     req, token_id, _, _ = await asyncio.to_thread(_open, engine, token)
-    if req.status != RequestStatus.notified:
+    if req.status not in (RequestStatus.requested, RequestStatus.notified):
         raise Conflict(f"This request was already answered ({req.status}).")
     status = await _update(request, req, "decide", DecisionInput(body.decision, token_id))
     return {"status": status}

@@ -1,0 +1,312 @@
+"""Footage requests end to end through the real stack: API, worker, Temporal, SeaweedFS, SMTP, and
+the database (SQLite and PostgreSQL). Durations are shrunk through settings."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import itertools
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from custody.settings import Settings
+from devstack.procs import free_port
+from tests.conftest import Stack
+from tests.flow import link_in, messages_to, request_status, running_worker, video_bytes, wait_for
+from tests.helpers import staff_headers, unique_email
+
+_area = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def flow_settings(stack: Stack, db_url: str) -> Settings:
+    return stack.settings(
+        database_url=db_url,
+        task_queue=f"flow-{uuid.uuid4().hex[:8]}",
+        consent_ttl_s=60,
+        reminders_s=[3600],
+        max_file_bytes=3_000_000,
+        public_url="http://testserver",
+    )
+
+
+@pytest.fixture(scope="module")
+def flow(flow_settings: Settings) -> Iterator[TestClient]:
+    with running_worker(flow_settings), TestClient(create_app(flow_settings)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def camera_server() -> Iterator[str]:
+    """An integrated camera's pull endpoint: serves the window's footage as an MP4."""
+    payload = video_bytes(300_000, seed=7)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.startswith("/feed"):
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp4")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            else:
+                self.send_response(404)
+                self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def _spot() -> tuple[float, float]:
+    """A fresh spot for each test, far from the others' cameras."""
+    n = next(_area)
+    return 38.5 + 0.05 * (n % 10), -77.5 + 0.05 * (n // 10)
+
+
+def _camera(api: TestClient, h: dict[str, str], lat: float, lon: float, kind: str = "registered",
+            pull_url: str | None = None) -> tuple[str, str]:  # fmt: skip
+    email = unique_email()
+    owner = api.post("/owners", json={"name": "Pat Owner", "email": email}, headers=h).json()["id"]
+    body: dict[str, Any] = {"owner_id": owner, "label": "Porch camera", "lat": lat, "lon": lon, "kind": kind}
+    if pull_url:
+        body["pull_url"] = pull_url
+    resp = api.post("/cameras", json=body, headers=h)
+    assert resp.status_code == 201, resp.text
+    return resp.json()["id"], email
+
+
+def _window(minutes: int = 30) -> dict[str, str]:
+    end = datetime.now(UTC) - timedelta(minutes=5)
+    return {"window_start": (end - timedelta(minutes=minutes)).isoformat(), "window_end": end.isoformat()}
+
+
+def _alert(api: TestClient, h: dict[str, str], lat: float, lon: float, radius: float = 300) -> dict[str, Any]:
+    case = api.post("/cases", json={"title": "Robbery at the corner store"}, headers=h)
+    assert case.status_code == 201, case.text
+    resp = api.post(f"/cases/{case.json()['id']}/alerts",
+                    json={"lat": lat, "lon": lon, "radius_m": radius, "description": "robbery", **_window()},
+                    headers=h)  # fmt: skip
+    assert resp.status_code == 202, resp.text
+    return {"case_id": case.json()["id"], **resp.json()}
+
+
+def _token_for(settings: Settings, email: str, nth: int = 0) -> str:
+    msgs = wait_for(f"mail to {email}", lambda: messages_to(settings.home / "mail", email), timeout=60)
+    return link_in(msgs[nth]).rsplit("/consent/", 1)[1]
+
+
+def _ledger_types(api: TestClient, case_id: str) -> list[str]:
+    ledger = api.app.state.ledger  # type: ignore[attr-defined]
+    return [json.loads(data)["type"] for _, data in ledger.entries_for(case_id=case_id)]
+
+
+def test_consent_upload_verify_attach_and_integrated_pull(
+    flow: TestClient, flow_settings: Settings, camera_server: str
+) -> None:
+    h = staff_headers(flow, "investigator")
+    lat, lon = _spot()
+    cam, email = _camera(flow, h, lat + 0.001, lon)
+    integrated, _ = _camera(flow, h, lat - 0.001, lon, kind="integrated", pull_url=f"{camera_server}/feed")
+    _far, far_email = _camera(flow, h, lat + 0.02, lon)
+    alert = _alert(flow, h, lat, lon)
+    by_camera = {r["camera_id"]: r for r in alert["requests"]}
+    assert set(by_camera) == {cam, integrated}, "only the cameras in range are asked"
+    req_id, pull_id = by_camera[cam]["id"], by_camera[integrated]["id"]
+
+    wait_for("notified", lambda: request_status(flow, h, req_id) == "notified")
+    token = _token_for(flow_settings, email)
+    facts = flow.get(f"/consent/{token}", headers={"Accept": "application/json"}).json()
+    assert facts["request_id"] == req_id and facts["status"] == "notified"
+    assert "video/mp4" in facts["accepted_types"] and facts["max_file_bytes"] == flow_settings.max_file_bytes
+    page = flow.get(f"/consent/{token}")
+    assert page.status_code == 200 and "Porch camera" in page.text and "<script>" in page.text
+
+    assert flow.post(f"/consent/{token}/decision", json={"decision": "consent"}).json() == {
+        "status": "consented"
+    }
+    data = video_bytes(1_500_000)
+    digest = hashlib.sha256(data).hexdigest()
+    up = flow.put(f"/consent/{token}/files/front door 21-40.mp4", content=data,
+                  headers={"Content-Type": "video/mp4", "X-Content-SHA256": digest})  # fmt: skip
+    assert up.status_code == 201, up.text
+    assert up.json()["sha256"] == digest and up.json()["size"] == len(data)
+    assert flow.post(f"/consent/{token}/complete").status_code == 202
+
+    wait_for("attached", lambda: request_status(flow, h, req_id) == "attached")
+    wait_for("integrated attached", lambda: request_status(flow, h, pull_id) == "attached")
+    detail = flow.get(f"/requests/{req_id}", headers=h).json()
+    assert [x["status"] for x in detail["history"]] == [
+        "requested", "notified", "consented", "uploaded", "verified", "attached"
+    ]  # fmt: skip
+    evidence = flow.get(f"/cases/{alert['case_id']}/evidence", headers=h).json()
+    assert {e["request_id"] for e in evidence} == {req_id, pull_id}
+    mine = next(e for e in evidence if e["request_id"] == req_id)
+    assert (mine["sha256"], mine["size"], mine["status"]) == (digest, len(data), "attached")
+    assert mine["verified_at"] and mine["content_type"] == "video/mp4"
+    download = flow.get(f"/evidence/{mine['id']}/download", headers=h)
+    assert download.status_code == 200 and download.content == data
+    assert download.headers["X-Content-SHA256"] == digest
+
+    types = _ledger_types(flow, alert["case_id"])
+    for expected in ("request_created", "owner_notified", "consent_given", "file_received", "file_verified",
+                     "evidence_attached", "evidence_downloaded"):  # fmt: skip
+        assert expected in types, expected
+    assert types.count("file_received") == 2 and types.count("evidence_attached") == 2
+    assert messages_to(flow_settings.home / "mail", far_email) == [], "the camera out of range was not asked"
+    assert len(messages_to(flow_settings.home / "mail", email)) == 1, "one notice, no duplicates"
+    # The request has ended: its link is closed.
+    assert flow.get(f"/consent/{token}", headers={"Accept": "application/json"}).status_code == 410
+
+
+def test_decline_and_a_second_decision(flow: TestClient, flow_settings: Settings) -> None:
+    h = staff_headers(flow, "investigator")
+    lat, lon = _spot()
+    _, email = _camera(flow, h, lat, lon)
+    alert = _alert(flow, h, lat, lon)
+    req_id = alert["requests"][0]["id"]
+    wait_for("notified", lambda: request_status(flow, h, req_id) == "notified")
+    token = _token_for(flow_settings, email)
+    bad = flow.post(f"/consent/{token}/decision", json={"decision": "maybe"})
+    assert bad.status_code == 422
+    assert flow.post(f"/consent/{token}/decision", json={"decision": "decline"}).json() == {
+        "status": "declined"
+    }
+    again = flow.post(f"/consent/{token}/decision", json={"decision": "consent"})
+    assert again.status_code == 410 and again.json()["error"]["code"] == "gone", again.text
+    assert request_status(flow, h, req_id) == "declined"
+    assert "consent_declined" in _ledger_types(flow, alert["case_id"])
+
+
+def test_investigator_cancels(flow: TestClient, flow_settings: Settings) -> None:
+    h = staff_headers(flow, "investigator")
+    lat, lon = _spot()
+    _, email = _camera(flow, h, lat, lon)
+    alert = _alert(flow, h, lat, lon)
+    req_id = alert["requests"][0]["id"]
+    wait_for("notified", lambda: request_status(flow, h, req_id) == "notified")
+    token = _token_for(flow_settings, email)
+    resp = flow.post(f"/requests/{req_id}/cancel", headers=h)
+    assert resp.status_code == 200 and resp.json()["status"] == "cancelled"
+    assert flow.post(f"/requests/{req_id}/cancel", headers=h).status_code == 409
+    assert flow.get(f"/consent/{token}", headers={"Accept": "application/json"}).status_code == 410
+    other_agency = staff_headers(flow, "investigator", agency="MTPD")
+    assert flow.get(f"/requests/{req_id}", headers=other_agency).status_code == 404
+
+
+def test_bad_uploads_are_refused_and_store_nothing(flow: TestClient, flow_settings: Settings) -> None:
+    h = staff_headers(flow, "investigator")
+    lat, lon = _spot()
+    _, email = _camera(flow, h, lat, lon)
+    alert = _alert(flow, h, lat, lon)
+    req_id = alert["requests"][0]["id"]
+    wait_for("notified", lambda: request_status(flow, h, req_id) == "notified")
+    token = _token_for(flow_settings, email)
+    video = video_bytes(50_000)
+
+    early = flow.put(f"/consent/{token}/files/a.mp4", content=video, headers={"Content-Type": "video/mp4"})
+    assert early.status_code == 409, "no upload before consent"
+    assert flow.post(f"/consent/{token}/decision", json={"decision": "consent"}).status_code == 200
+
+    cases: list[tuple[str, bytes, dict[str, str], int, str]] = [
+        ("empty.mp4", b"", {}, 400, "empty_file"),
+        ("notes.mp4", b"just some text, not a video" * 40, {}, 415, "unsupported_media_type"),
+        ("clip.mp4", video, {"Content-Type": "image/png"}, 415, "unsupported_media_type"),
+        ("big.mp4", video_bytes(flow_settings.max_file_bytes + 1), {}, 413, "payload_too_large"),
+        ("clip.mp4", video, {"X-Content-SHA256": "0" * 64}, 422, "sha256_mismatch"),
+        ("clip.mp4", video, {"X-Content-SHA256": "xyz"}, 400, "invalid_sha256"),
+        ("...", video, {}, 422, "invalid_filename"),
+        (".hidden.mp4", video, {}, 422, "invalid_filename"),
+        ("a" * 300 + ".mp4", video, {}, 422, "invalid_filename"),
+        ("bad%09name.mp4", video, {}, 422, "invalid_filename"),
+    ]
+    for name, body, headers, status, code in cases:
+        resp = flow.put(
+            f"/consent/{token}/files/{name}", content=body, headers={"Content-Type": "video/mp4", **headers}
+        )
+        assert resp.status_code == status, (name, headers, resp.text)
+        assert resp.json()["error"]["code"] == code, name
+    traversal = flow.put(f"/consent/{token}/files/..%2F..%2Fetc%2Fpasswd", content=video)
+    assert traversal.status_code in (404, 422)
+    with flow.app.state.engine.connect() as conn:  # type: ignore[attr-defined]
+        stored = conn.execute(
+            sa.text("SELECT count(*) FROM evidence WHERE request_id = :r"), {"r": req_id}
+        ).scalar()
+    assert stored == 0, "a refused file left a record"
+    assert flow.post(f"/consent/{token}/complete").status_code == 422, "nothing to complete yet"
+
+    ok = flow.put(f"/consent/{token}/files/clip.mp4", content=video, headers={"Content-Type": "video/mp4"})
+    assert ok.status_code == 201
+    assert flow.post(f"/consent/{token}/complete").status_code == 202
+    late = flow.put(f"/consent/{token}/files/late.mp4", content=video, headers={"Content-Type": "video/mp4"})
+    assert late.status_code in (409, 410), "no upload after complete"
+    wait_for("attached", lambda: request_status(flow, h, req_id) == "attached")
+
+    assert flow.get("/consent/not-a-real-token", headers={"Accept": "application/json"}).status_code == 403
+    forged = flow.post("/consent/" + "A" * 43 + "/decision", json={"decision": "consent"})
+    assert forged.status_code == 403
+
+
+def test_alert_scope_limits(flow: TestClient, flow_settings: Settings) -> None:
+    h = staff_headers(flow, "investigator")
+    case = flow.post("/cases", json={"title": "Scope"}, headers=h).json()["id"]
+    now = datetime.now(UTC)
+    good = {"lat": 38.9, "lon": -77.0, "radius_m": 100, "description": "x", **_window()}
+    bad = [
+        {**good, "radius_m": flow_settings.max_radius_m + 1},
+        {**good, "radius_m": -1},
+        {
+            **good,
+            "window_start": (now - timedelta(days=3)).isoformat(),
+            "window_end": (now - timedelta(hours=1)).isoformat(),
+        },
+        {**good, "window_end": (now + timedelta(hours=1)).isoformat()},
+        {**good, "window_start": good["window_end"], "window_end": good["window_start"]},
+        {**good, "lat": 123},
+    ]  # fmt: skip
+    for body in bad:
+        resp = flow.post(f"/cases/{case}/alerts", json=body, headers=h)
+        assert resp.status_code == 422, (body, resp.text)
+        assert resp.json()["error"]["message"]
+    prosecutor = staff_headers(flow, "prosecutor")
+    assert flow.post(f"/cases/{case}/alerts", json=good, headers=prosecutor).status_code == 403
+    assert (
+        flow.post(
+            f"/cases/{case}/alerts", json=good, headers=staff_headers(flow, "investigator", "USPP")
+        ).status_code
+        == 404
+    )
+
+
+def test_reminders_then_expiry(flow: TestClient, flow_settings: Settings) -> None:
+    """A separate API instance with a 6 s consent window and reminders at 2 s and 4 s."""
+    short = flow_settings.model_copy(update={"consent_ttl_s": 6, "reminders_s": [2, 4]})
+    with TestClient(create_app(short)) as api:
+        h = staff_headers(api, "investigator")
+        lat, lon = _spot()
+        _, email = _camera(api, h, lat, lon)
+        alert = _alert(api, h, lat, lon)
+        req_id = alert["requests"][0]["id"]
+        wait_for("expired", lambda: request_status(api, h, req_id) == "expired", timeout=60)
+        history = api.get(f"/requests/{req_id}", headers=h).json()["history"]
+        assert [x["status"] for x in history] == ["requested", "notified", "notified", "notified", "expired"]
+        assert sum("reminder" in x["detail"] for x in history) == 2
+        mails = messages_to(short.home / "mail", email)
+        assert len(mails) == 3 and mails[1]["Subject"].startswith("Reminder")
+        token = link_in(mails[0]).rsplit("/consent/", 1)[1]
+        assert api.get(f"/consent/{token}", headers={"Accept": "application/json"}).status_code == 410
+        types = _ledger_types(api, alert["case_id"])
+        assert types.count("reminder_sent") == 2 and "request_expired" in types
