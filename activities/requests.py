@@ -186,7 +186,11 @@ class RequestActivities:
             activity.heartbeat(ev.id)
             try:
                 digest, size = hash_object(
-                    self.s3, bucket=self.settings.s3_bucket, key=ev.object_key, version_id=ev.version_id
+                    self.s3,
+                    bucket=self.settings.s3_bucket,
+                    key=ev.object_key,
+                    version_id=ev.version_id,
+                    progress=_heartbeat,
                 )
                 ok = digest == ev.sha256 and size == ev.size
                 detail = (
@@ -317,6 +321,7 @@ class RequestActivities:
                 part = writer.add(chunk)
                 if part is not None:
                     writer.upload_part(part)
+                    activity.heartbeat(writer.size)
                 if writer.size > self.settings.max_file_bytes:
                     raise ApplicationError("the camera sent more than the size limit", non_retryable=True)
             if writer is None:
@@ -338,6 +343,10 @@ class RequestActivities:
         if sniffed is None:
             raise ApplicationError("the camera did not send a video file", non_retryable=True)
         return MultipartWriter(self.s3, self.settings.s3_bucket, key, sniffed), sniffed
+
+
+def _heartbeat(done: int) -> None:
+    activity.heartbeat(done)
 
 
 def _notice_email(

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     max_radius_m: float = Field(1000, gt=0, description="Largest alert / search radius in metres")
     max_window_s: int = Field(86400, gt=0, description="Longest footage window of an alert")
     max_file_bytes: int = Field(4 * 1024**3, gt=0, description="Largest single uploaded file")
+    activity_heartbeat_s: int = Field(
+        60, ge=1, description="Heartbeat timeout of long activities: how soon a dead worker's work is retried"
+    )
 
     # --- embedded launcher -----------------------------------------------------------------------
     demo_users: bool = Field(True, description="Create one demo user per role in dev mode")

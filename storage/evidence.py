@@ -9,6 +9,7 @@ Parts are 16 MiB; at most two are in memory at once (one filling, one uploading)
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from minio import Minio
@@ -77,14 +78,24 @@ class MultipartWriter:
         self.client._abort_multipart_upload(self.bucket, self.key, self.upload_id)
 
 
-def hash_object(client: Minio, *, bucket: str, key: str, version_id: str | None) -> tuple[str, int]:
-    """Re-read a stored object and return its SHA-256 and size (what verification compares)."""
+def hash_object(
+    client: Minio,
+    *,
+    bucket: str,
+    key: str,
+    version_id: str | None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[str, int]:
+    """Re-read a stored object and return its SHA-256 and size (what verification compares).
+    `progress` is called every 8 MiB with the bytes read so far (activities heartbeat with it)."""
     response = client.get_object(bucket, key, version_id=version_id)
     try:
         hasher, size = hashlib.sha256(), 0
         for chunk in response.stream(READ_CHUNK):
             hasher.update(chunk)
             size += len(chunk)
+            if progress is not None and size % (8 * READ_CHUNK) < len(chunk):
+                progress(size)
         return hasher.hexdigest(), size
     finally:
         response.close()

@@ -30,7 +30,7 @@ from storage.s3 import make_client
 PG_ADMIN_URL = os.environ.get("CUSTODY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Stack:
     home: Path
     temporal_port: int
@@ -38,6 +38,14 @@ class Stack:
     smtp_port: int
     maildir: Path
     secrets: dict[str, str]
+    temporal: Child | None = None
+
+    def restart_temporal(self) -> None:
+        """Stop the Temporal dev server and start it again on the same port and database file."""
+        assert self.temporal is not None
+        self.temporal.stop()
+        self.temporal = _temporal(self.home, self.temporal_port).start()
+        wait_temporal(self.temporal, port=self.temporal_port, ui_port=None)
 
     def settings(self, **overrides: object) -> Settings:
         values: dict[str, object] = {
@@ -65,17 +73,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     ports = {"temporal": free_port(), "s3": free_port(grpc_pair=True), "smtp": free_port()}
     logs = home / "logs"
     children: list[Child] = []
+    st: Stack | None = None
     try:
         smtp = smtp_child(port=ports["smtp"], maildir=home / "mail", log=logs / "smtp.log").start()
         children.append(smtp)
-        temporal = temporal_child(
-            port=ports["temporal"],
-            ui_port=free_port(),
-            db_file=home / "temporal.db",
-            log=logs / "temporal.log",
-            headless=True,
-        ).start()
-        children.append(temporal)
+        temporal = _temporal(home, ports["temporal"]).start()
         seaweed = seaweed_child(
             s3_port=ports["s3"],
             data_dir=home / "s3" / "data",
@@ -83,7 +85,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             log=logs / "seaweedfs.log",
         ).start()
         children.append(seaweed)
-        st = Stack(home, ports["temporal"], ports["s3"], ports["smtp"], home / "mail", secrets)
+        st = Stack(home, ports["temporal"], ports["s3"], ports["smtp"], home / "mail", secrets, temporal)
         wait_smtp(smtp, port=ports["smtp"])
         wait_temporal(temporal, port=ports["temporal"], ui_port=None)
         settings = st.settings()
@@ -92,6 +94,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         for child in reversed(children):
             child.stop()
+        if st is not None and st.temporal is not None:
+            st.temporal.stop()
+
+
+def _temporal(home: Path, port: int) -> Child:
+    return temporal_child(
+        port=port,
+        ui_port=free_port(),
+        db_file=home / "temporal.db",
+        log=home / "logs" / "temporal.log",
+        headless=True,
+    )
 
 
 def _create_pg_database() -> tuple[str, str]:

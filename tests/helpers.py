@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from custody.db import session_scope
 from custody.services.users import create_user
+from custody.settings import Settings
 
 
 def make_user(engine: Engine, role: str, agency: str = "MPD") -> tuple[str, str]:
@@ -32,3 +35,16 @@ def staff_headers(api: TestClient, role: str, agency: str = "MPD") -> dict[str, 
 
 def unique_email() -> str:
     return f"owner-{uuid.uuid4().hex[:12]}@example.org"
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives a child process (worker, CLI) exactly these settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
+    for name in settings.model_fields_set | {"home", "mode"}:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        env[f"CUSTODY_{name.upper()}"] = str(value)
+    return env

@@ -39,10 +39,11 @@ CASE_ID = SearchAttributeKey.for_keyword("CaseId")
 AGENCY = SearchAttributeKey.for_keyword("Agency")
 REQUEST_ID = SearchAttributeKey.for_keyword("RequestId")
 
-QUICK_TIMEOUT = timedelta(seconds=60)
+QUICK_TIMEOUT = timedelta(
+    seconds=15
+)  # DB writes and one SMTP send; a dead worker's step is retried after this
 QUICK_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 LONG_TIMEOUT = timedelta(hours=2)
-LONG_HEARTBEAT = timedelta(minutes=5)
 LONG_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1))
 
 
@@ -61,6 +62,7 @@ class IncidentInput:
     agency: str
     consent_ttl_s: int
     reminders_s: list[int] = field(default_factory=list)
+    heartbeat_s: int = 60
 
 
 @dataclass
@@ -70,6 +72,7 @@ class RequestInput:
     agency: str
     consent_ttl_s: int
     reminders_s: list[int] = field(default_factory=list)
+    heartbeat_s: int = 60
 
 
 @dataclass
@@ -162,7 +165,7 @@ class _RequestBase:
             RequestActivities.verify_files,
             RequestInputRef(self.inp.request_id),
             start_to_close_timeout=LONG_TIMEOUT,
-            heartbeat_timeout=LONG_HEARTBEAT,
+            heartbeat_timeout=timedelta(seconds=self.inp.heartbeat_s),
             retry_policy=LONG_RETRY,
         )
         if result.verified == 0:
@@ -342,7 +345,7 @@ class IntegratedPullWorkflow(_RequestBase):
                 RequestActivities.pull_integrated,
                 RequestInputRef(inp.request_id),
                 start_to_close_timeout=LONG_TIMEOUT,
-                heartbeat_timeout=LONG_HEARTBEAT,
+                heartbeat_timeout=timedelta(seconds=self.inp.heartbeat_s),
                 retry_policy=LONG_RETRY,
             )
         except ActivityError as exc:  # the camera could not deliver: the request fails, visibly
