@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import mailbox
+import os
 import re
 import threading
 import time
@@ -83,11 +84,14 @@ def link_in(message: Message) -> str:
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 60, interval: float = 0.3) -> Any:
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     last: Any = None
     while time.monotonic() < deadline:
         last = check()
         if last:
+            if os.environ.get("CUSTODY_TEST_TIMINGS"):
+                print(f"waited {time.monotonic() - started:5.1f} s for {what}", flush=True)
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")

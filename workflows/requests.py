@@ -112,7 +112,12 @@ class IncidentWorkflow:
         children = []
         for ref in refs:
             child_in = RequestInput(
-                ref.request_id, ref.case_id, inp.agency, inp.consent_ttl_s, inp.reminders_s
+                request_id=ref.request_id,
+                case_id=ref.case_id,
+                agency=inp.agency,
+                consent_ttl_s=inp.consent_ttl_s,
+                reminders_s=inp.reminders_s,
+                heartbeat_s=inp.heartbeat_s,
             )
             attrs = request_search_attributes(ref.request_id, ref.case_id, inp.agency, "requested")
             target = FootageRequestWorkflow.run if ref.kind == "registered" else IntegratedPullWorkflow.run

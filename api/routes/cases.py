@@ -123,7 +123,12 @@ async def post_alert(
         await client.start_workflow(
             IncidentWorkflow.run,
             IncidentInput(
-                incident.id, case.id, case.agency, settings.consent_ttl_s, list(settings.reminders_s)
+                incident_id=incident.id,
+                case_id=case.id,
+                agency=case.agency,
+                consent_ttl_s=settings.consent_ttl_s,
+                reminders_s=list(settings.reminders_s),
+                heartbeat_s=settings.activity_heartbeat_s,
             ),
             id=incident_workflow_id(incident.id),
             task_queue=settings.task_queue,
