@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean-state
+.PHONY: run test lint typecheck unit bench clean-state browser
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-test: $(STAMP) lint typecheck
+# Browser tests drive Debian's Chromium through Playwright (never `playwright install`).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) browser lint typecheck
 	$(VENV)/bin/pytest -q -ra
 
 unit: $(STAMP)
@@ -30,6 +36,8 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/radius_search.py
+	$(PY) bench/ledger.py
+	$(PY) bench/footage.py
 
 clean-state:
 	rm -rf .custody

@@ -101,3 +101,32 @@ def request_status(api: TestClient, headers: dict[str, str], request_id: str) ->
     resp = api.get(f"/requests/{request_id}", headers=headers)
     assert resp.status_code == 200, resp.text
     return str(resp.json()["status"])
+
+
+@contextmanager
+def live_server(settings: Settings, port: int) -> Iterator[str]:
+    """The API over real HTTP (uvicorn in a thread), for browsers and HTTP clients."""
+    import httpx
+    import uvicorn
+
+    from api.app import create_app
+
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    wait_for("the API", lambda: _answers(httpx, f"{url}/docs"), timeout=30, interval=0.1)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+def _answers(httpx: Any, url: str) -> bool:
+    try:
+        return bool(httpx.get(url, timeout=1).status_code == 200)
+    except httpx.HTTPError:
+        return False
