@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, ViewportSize, expect, sync_playwright
 
 from custody.settings import Settings
 from devstack.procs import free_port
@@ -28,7 +28,7 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 pytestmark = pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed")
 
@@ -56,7 +56,7 @@ def browser() -> Iterator[Browser]:
 
 
 def _request(url: str, settings: Settings, lat: float) -> tuple[httpx.Client, str, str]:
-    """An investigator asks one registered camera; returns the client, the request id and the owner's email."""
+    """An investigator asks one registered camera: the client, the request id, the owner's email."""
     from custody.db import create_db_engine
 
     username, password = make_user(create_db_engine(settings.db_url), "investigator")
