@@ -91,7 +91,7 @@ def hash_object(
     response = client.get_object(bucket, key, version_id=version_id)
     try:
         hasher, size = hashlib.sha256(), 0
-        for chunk in response.stream(READ_CHUNK):
+        while chunk := response.read(READ_CHUNK):
             hasher.update(chunk)
             size += len(chunk)
             if progress is not None and size % (8 * READ_CHUNK) < len(chunk):
