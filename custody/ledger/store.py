@@ -117,13 +117,12 @@ class Ledger:
             return {}
         found: dict[Node, bytes] = {}
         # Bounded chunks keep the statement small for any tree size.
-        for i in range(0, len(wanted), 200):
-            chunk = wanted[i : i + 200]
-            rows = conn.execute(
-                sa.select(_nodes.c.level, _nodes.c.idx, _nodes.c.hash).where(
-                    sa.tuple_(_nodes.c.level, _nodes.c.idx).in_(chunk)
-                )
-            )
+        # OR-ed (level, idx) equalities: both engines answer each from the primary key (a row-value
+        # IN list makes SQLite scan the table). Bounded chunks keep statements small.
+        for i in range(0, len(wanted), 100):
+            chunk = wanted[i : i + 100]
+            cond = sa.or_(*(sa.and_(_nodes.c.level == lv, _nodes.c.idx == ix) for lv, ix in chunk))
+            rows = conn.execute(sa.select(_nodes.c.level, _nodes.c.idx, _nodes.c.hash).where(cond))
             found.update({(int(r.level), int(r.idx)): bytes(r.hash) for r in rows})
         missing = [n for n in wanted if n not in found]
         if missing:
