@@ -234,21 +234,33 @@ def bench_upload(stack: Stack, settings: Settings, api: str, api_pid: int, mib: 
     )
 
     key = next(iter(s3.list_objects(settings.s3_bucket, prefix="cases/", recursive=True))).object_name
-    t0 = time.perf_counter()
-    digest, n = hash_object(s3, bucket=settings.s3_bucket, key=key, version_id=None)
-    verify_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    obj = s3.get_object(settings.s3_bucket, key)
-    h = hashlib.sha256()
-    while data := obj.read(1 << 20):
-        h.update(data)
-    obj.close()
-    bare_s = time.perf_counter() - t0
-    assert h.hexdigest() == digest and n == size
+
+    def bare() -> str:
+        obj = s3.get_object(settings.s3_bucket, key)
+        h = hashlib.sha256()
+        while data := obj.read(1 << 20):
+            h.update(data)
+        obj.close()
+        obj.release_conn()
+        return h.hexdigest()
+
+    def ours() -> str:
+        return hash_object(s3, bucket=settings.s3_bucket, key=key, version_id=None)[0]
+
+    # Alternate the two, twice each, and keep each one's best: both read equally warm caches.
+    times: dict[str, list[float]] = {"ours": [], "bare": []}
+    digests = set()
+    for _ in range(2):
+        for name, fn in (("bare", bare), ("ours", ours)):
+            t0 = time.perf_counter()
+            digests.add(fn())
+            times[name].append(time.perf_counter() - t0)
+    assert len(digests) == 1
+    verify_s, bare_s = min(times["ours"]), min(times["bare"])
     print(
-        f"[verify] re-read + SHA-256 of {mib} MiB: {n / 1e6 / verify_s:7.1f} MB/s   "
-        f"anchor bare get + hashlib: "
-        f"{n / 1e6 / bare_s:7.1f} MB/s   ratio {bare_s / verify_s:.2f}   (goal >= 0.8)"
+        f"[verify] re-read + SHA-256 of {mib} MiB: {size / 1e6 / verify_s:7.1f} MB/s   "
+        f"anchor bare get + hashlib: {size / 1e6 / bare_s:7.1f} MB/s   "
+        f"ratio {bare_s / verify_s:.2f}   (goal >= 0.8)"
     )
     path.unlink()
     return token
