@@ -179,3 +179,23 @@ def test_cli_export_then_verify_and_verify_by_url(
     )
     assert remote.returncode == 0, remote.stdout + remote.stderr
     assert "INTACT" in remote.stdout
+
+
+def test_a_created_owner_is_usable_by_the_next_request(api: TestClient, live_api: str) -> None:
+    """Over real HTTP, the commit happens before the 201 is sent (no read-after-write race)."""
+    headers = staff_headers(api, "investigator")
+    with httpx.Client(base_url=live_api, headers=headers, timeout=10) as client:
+        for i in range(40):
+            owner = client.post(
+                "/owners", json={"name": f"O{i}", "email": f"race-{uuid.uuid4().hex}@example.org"}
+            )
+            assert owner.status_code == 201
+            camera = {
+                "owner_id": owner.json()["id"],
+                "label": "c",
+                "lat": 10.0,
+                "lon": 10.0,
+                "kind": "registered",
+            }
+            made = client.post("/cameras", json=camera)
+            assert made.status_code == 201, made.text
