@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import email
 import hashlib
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -55,7 +57,7 @@ from devstack.servers import (
 )
 from storage.evidence import hash_object
 from storage.s3 import make_client
-from tests.flow import link_in, messages_to, running_worker, video_bytes, wait_for
+from tests.flow import link_in, video_bytes, wait_for
 from tests.helpers import settings_env
 
 
@@ -173,9 +175,37 @@ def _alert(client: httpx.Client, n: int, lat: float) -> tuple[str, list[str], li
     return case, [r["id"] for r in resp.json()["requests"]], emails
 
 
-def _token(settings: Settings, email: str) -> str:
-    msgs = wait_for("notice", lambda: messages_to(settings.home / "mail", email), timeout=600, interval=0.5)
-    return link_in(msgs[0]).rsplit("/consent/", 1)[1]
+class Inbox:
+    """Reads each new message of the Maildir once (a thousand owners must not re-parse it all)."""
+
+    def __init__(self, maildir: Path) -> None:
+        self.maildir = maildir / "new"
+        self.seen: set[str] = set()
+        self.links: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    def _scan(self) -> None:
+        for entry in os.scandir(self.maildir):
+            if entry.name in self.seen:
+                continue
+            self.seen.add(entry.name)
+            msg = email.message_from_bytes(Path(entry.path).read_bytes())
+            self.links.setdefault(str(msg["To"]), link_in(msg).rsplit("/consent/", 1)[1])
+
+    def token(self, address: str, timeout: float = 600) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if address not in self.links:
+                    self._scan()
+                if address in self.links:
+                    return self.links[address]
+            time.sleep(0.2)
+        raise TimeoutError(f"no notice for {address}")
+
+
+def _token(settings: Settings, address: str) -> str:
+    return Inbox(settings.home / "mail").token(address)
 
 
 def bench_upload(stack: Stack, settings: Settings, api: str, api_pid: int, mib: int) -> str:
@@ -204,8 +234,6 @@ def bench_upload(stack: Stack, settings: Settings, api: str, api_pid: int, mib: 
         while not done:
             peak = max(peak, _rss_kb(api_pid))
             time.sleep(0.05)
-
-    import threading
 
     t = threading.Thread(target=sample, daemon=True)
     t.start()
@@ -291,10 +319,11 @@ def bench_many(settings: Settings, api: str, n: int) -> None:
     _, request_ids, emails = _alert(client, n, 39.0)
     assert len(request_ids) == n, f"{len(request_ids)} requests, expected {n}"
     clip = video_bytes(64_000)
+    inbox = Inbox(settings.home / "mail")
 
-    def owner(email: str) -> None:
+    def owner(address: str) -> None:
         with httpx.Client(base_url=api, timeout=300) as c:
-            token = _token(settings, email)
+            token = inbox.token(address)
             assert c.post(f"/consent/{token}/decision", json={"decision": "consent"}).status_code == 200
             assert (
                 c.put(
@@ -359,11 +388,19 @@ def main() -> None:
         api = f"http://127.0.0.1:{stack.ports['api']}"
         try:
             wait_for("API", lambda: _up(api), timeout=60)
-            with running_worker(settings):
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "worker"],
+                env=settings_env(settings),
+                cwd=str(Path(__file__).resolve().parent.parent),
+            )
+            try:
                 if args.upload_mib:
                     bench_upload(stack, settings, api, api_proc.pid, args.upload_mib)
                 if args.requests:
                     bench_many(settings, api, args.requests)
+            finally:
+                worker.terminate()
+                worker.wait(30)
         finally:
             api_proc.terminate()
             api_proc.wait(20)
