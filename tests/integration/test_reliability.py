@@ -102,8 +102,8 @@ def _ledger_counts(api: TestClient, case_id: str) -> Counter[str]:
 
 def test_worker_killed_twice_and_temporal_restarted(stack: Stack, rel_settings: Settings) -> None:
     worker = WorkerProcess(rel_settings)
-    worker.start()
     try:
+        worker.start()
         with TestClient(create_app(rel_settings)) as api:
             # 1. Kill -9 while the request waits for consent.
             h, case, req_id, email = _setup_request(
