@@ -29,7 +29,7 @@ from api.temporal import temporal_client, update_error
 from custody.errors import Conflict
 from custody.ledger.entries import CustodyEvent, EventType
 from custody.ledger.store import Ledger
-from custody.models import TERMINAL_STATUSES, User
+from custody.models import TERMINAL_STATUSES, Evidence, User
 from custody.services import cases as case_svc
 from custody.services import requests as svc
 from storage.s3 import make_client
@@ -160,7 +160,7 @@ async def cancel_request(
     if req.status in TERMINAL_STATUSES:
         raise Conflict(f"This request has already ended ({req.status}); there is nothing to cancel.")
     if req.kind != "registered":
-        raise update_error(RuntimeError("integrated pulls run without owner action and cannot be cancelled"))
+        raise Conflict("Integrated cameras are pulled without owner action; there is nothing to cancel.")
     client = await temporal_client(request)
     handle = client.get_workflow_handle_for(FootageRequestWorkflow.run, request_workflow_id(req.id))
     try:
@@ -180,20 +180,25 @@ def list_evidence(case_id: str, user: CaseReader, session: SessionDep) -> list[E
 def get_evidence(evidence_id: str, user: CaseReader, session: SessionDep, request: Request) -> EvidenceOut:
     """The evidence's record. Viewing it is a custody event."""
     ev = svc.get_evidence(session=session, user=user, evidence_id=evidence_id)
+    _record_access(request, user, ev, EventType.evidence_viewed, "record viewed")
+    return EvidenceOut.model_validate(ev)
+
+
+def _record_access(request: Request, user: User, ev: Evidence, event: EventType, detail: str) -> None:
+    """Every view and download of evidence is its own custody event (a fresh idempotency key each)."""
     _ledger(request).record(
         CustodyEvent(
-            EventType.evidence_viewed,
+            event,
             actor=user.id,
             agency=user.agency,
             case_id=ev.case_id,
             request_id=ev.request_id,
             evidence_id=ev.id,
             sha256=ev.sha256,
-            detail="record viewed",
+            detail=detail,
         ),
-        idempotency_key=f"view:{uuid.uuid4()}",
+        idempotency_key=f"{event}:{uuid.uuid4()}",
     )
-    return EvidenceOut.model_validate(ev)
 
 
 @router.get("/evidence/{evidence_id}/download")
@@ -203,22 +208,10 @@ def download_evidence(
     """The file's bytes, with its SHA-256 in `X-Content-SHA256`. The download is a custody event."""
     ev = svc.get_evidence(session=session, user=user, evidence_id=evidence_id)
     if ev.status not in ("verified", "attached"):
-        raise update_error(RuntimeError(f"this file is {ev.status}, not verified; it cannot be downloaded"))
+        raise Conflict(f"This file is {ev.status}, not verified; only verified evidence can be downloaded.")
     s3 = make_client(settings)
     obj = s3.get_object(settings.s3_bucket, ev.object_key, version_id=ev.version_id)
-    _ledger(request).record(
-        CustodyEvent(
-            EventType.evidence_downloaded,
-            actor=user.id,
-            agency=user.agency,
-            case_id=ev.case_id,
-            request_id=ev.request_id,
-            evidence_id=ev.id,
-            sha256=ev.sha256,
-            detail=f"downloaded by {user.role}",
-        ),
-        idempotency_key=f"download:{uuid.uuid4()}",
-    )
+    _record_access(request, user, ev, EventType.evidence_downloaded, f"downloaded by {user.role}")
 
     def body() -> Iterator[bytes]:
         try:
