@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import auth, cases, consent, health, ledger, registry
+from api.routes import auth, cases, consent, health, ledger, registry, reports
 from custody.agencies import HOME_AGENCY
 from custody.db import create_db_engine, migrate, session_scope
 from custody.devsecrets import demo_passwords
@@ -65,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ledger.router)
     app.include_router(cases.router)
     app.include_router(consent.router)
+    app.include_router(reports.router)
     return app
 
 

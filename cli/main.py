@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 failure the message explains, 2 bad usage.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,8 +22,8 @@ users_app = typer.Typer(help="Staff users.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(ledger_app, name="ledger")
 
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 @app.command()
@@ -39,6 +40,45 @@ def dev(
         err.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(1) from exc
     raise typer.Exit(run(settings, headless=headless, console=console))
+
+
+@app.command("verify")
+def verify_footage(
+    file: Annotated[Path, typer.Argument(help="The footage file to prove")],
+    bundle: Annotated[Path, typer.Option("--bundle", help="The case's custody-bundle.json")],
+    public_key: Annotated[
+        str | None, typer.Option("--public-key", help="The ledger key you trust (string or file)")
+    ] = None,
+) -> None:
+    """Prove one footage file against a custody bundle, offline. Exit 0 proven, 1 not, 2 bad input."""
+    from rich.markup import escape
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from cli.ledger import load_verifier
+    from custody.ledger.bundle_verify import BundleVerificationError, verify_file
+    from custody.ledger.note import NoteError
+
+    if not file.is_file() or not bundle.is_file():
+        err.print(f"[red]{escape(str(file if not file.is_file() else bundle))} is not a readable file[/red]")
+        raise typer.Exit(2)
+    try:
+        trusted = load_verifier(public_key) if public_key else None
+    except (NoteError, OSError) as exc:
+        err.print(f"[red]--public-key: {escape(str(exc))}[/red]")
+        raise typer.Exit(2) from exc
+    with Progress(BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("hashing", total=file.stat().st_size)
+        try:
+            report = verify_file(file, bundle, trusted=trusted, progress=lambda n: bar.advance(task, n))
+        except BundleVerificationError as exc:
+            bar.stop()
+            console.print(f"[red]FAIL[/red] {escape(str(exc))}")
+            raise typer.Exit(1) from exc
+    for line in report.steps:
+        console.print(f"[green]ok[/green]   {escape(line)}")
+    console.print(
+        f"[green]PROVEN[/green] {escape(str(file))} is evidence {report.evidence_id} of case {report.case_id}"
+    )
 
 
 @users_app.command("create")

@@ -7,10 +7,13 @@ import hashlib
 import http.server
 import itertools
 import json
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,8 +80,14 @@ def _spot() -> tuple[float, float]:
     return 38.5 + 0.05 * (n % 10), -77.5 + 0.05 * (n // 10)
 
 
-def _camera(api: TestClient, h: dict[str, str], lat: float, lon: float, kind: str = "registered",
-            pull_url: str | None = None) -> tuple[str, str]:  # fmt: skip
+def _camera(
+    api: TestClient,
+    h: dict[str, str],
+    lat: float,
+    lon: float,
+    kind: str = "registered",
+    pull_url: str | None = None,
+) -> tuple[str, str]:
     email = unique_email()
     owner = api.post("/owners", json={"name": "Pat Owner", "email": email}, headers=h).json()["id"]
     body: dict[str, Any] = {"owner_id": owner, "label": "Porch camera", "lat": lat, "lon": lon, "kind": kind}
@@ -97,9 +106,11 @@ def _window(minutes: int = 30) -> dict[str, str]:
 def _alert(api: TestClient, h: dict[str, str], lat: float, lon: float, radius: float = 300) -> dict[str, Any]:
     case = api.post("/cases", json={"title": "Robbery at the corner store"}, headers=h)
     assert case.status_code == 201, case.text
-    resp = api.post(f"/cases/{case.json()['id']}/alerts",
-                    json={"lat": lat, "lon": lon, "radius_m": radius, "description": "robbery", **_window()},
-                    headers=h)  # fmt: skip
+    resp = api.post(
+        f"/cases/{case.json()['id']}/alerts",
+        json={"lat": lat, "lon": lon, "radius_m": radius, "description": "robbery", **_window()},
+        headers=h,
+    )
     assert resp.status_code == 202, resp.text
     return {"case_id": case.json()["id"], **resp.json()}
 
@@ -140,8 +151,11 @@ def test_consent_upload_verify_attach_and_integrated_pull(
     }
     data = video_bytes(1_500_000)
     digest = hashlib.sha256(data).hexdigest()
-    up = flow.put(f"/consent/{token}/files/front door 21-40.mp4", content=data,
-                  headers={"Content-Type": "video/mp4", "X-Content-SHA256": digest})  # fmt: skip
+    up = flow.put(
+        f"/consent/{token}/files/front door 21-40.mp4",
+        content=data,
+        headers={"Content-Type": "video/mp4", "X-Content-SHA256": digest},
+    )
     assert up.status_code == 201, up.text
     assert up.json()["sha256"] == digest and up.json()["size"] == len(data)
     assert flow.post(f"/consent/{token}/complete").status_code == 202
@@ -150,8 +164,13 @@ def test_consent_upload_verify_attach_and_integrated_pull(
     wait_for("integrated attached", lambda: request_status(flow, h, pull_id) == "attached")
     detail = flow.get(f"/requests/{req_id}", headers=h).json()
     assert [x["status"] for x in detail["history"]] == [
-        "requested", "notified", "consented", "uploaded", "verified", "attached"
-    ]  # fmt: skip
+        "requested",
+        "notified",
+        "consented",
+        "uploaded",
+        "verified",
+        "attached",
+    ]
     evidence = flow.get(f"/cases/{alert['case_id']}/evidence", headers=h).json()
     assert {e["request_id"] for e in evidence} == {req_id, pull_id}
     mine = next(e for e in evidence if e["request_id"] == req_id)
@@ -162,8 +181,15 @@ def test_consent_upload_verify_attach_and_integrated_pull(
     assert download.headers["X-Content-SHA256"] == digest
 
     types = _ledger_types(flow, alert["case_id"])
-    for expected in ("request_created", "owner_notified", "consent_given", "file_received", "file_verified",
-                     "evidence_attached", "evidence_downloaded"):  # fmt: skip
+    for expected in (
+        "request_created",
+        "owner_notified",
+        "consent_given",
+        "file_received",
+        "file_verified",
+        "evidence_attached",
+        "evidence_downloaded",
+    ):
         assert expected in types, expected
     assert types.count("file_received") == 2 and types.count("evidence_attached") == 2
     assert messages_to(flow_settings.home / "mail", far_email) == [], "the camera out of range was not asked"
@@ -276,7 +302,7 @@ def test_alert_scope_limits(flow: TestClient, flow_settings: Settings) -> None:
         {**good, "window_end": (now + timedelta(hours=1)).isoformat()},
         {**good, "window_start": good["window_end"], "window_end": good["window_start"]},
         {**good, "lat": 123},
-    ]  # fmt: skip
+    ]
     for body in bad:
         resp = flow.post(f"/cases/{case}/alerts", json=body, headers=h)
         assert resp.status_code == 422, (body, resp.text)
@@ -310,3 +336,77 @@ def test_reminders_then_expiry(flow: TestClient, flow_settings: Settings) -> Non
         assert api.get(f"/consent/{token}", headers={"Accept": "application/json"}).status_code == 410
         types = _ledger_types(api, alert["case_id"])
         assert types.count("reminder_sent") == 2 and "request_expired" in types
+
+
+def _verify_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", "verify", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_custody_bundle_proves_the_file_offline(
+    flow: TestClient, flow_settings: Settings, tmp_path: Path
+) -> None:
+    h = staff_headers(flow, "investigator")
+    lat, lon = _spot()
+    _, email = _camera(flow, h, lat, lon)
+    alert = _alert(flow, h, lat, lon)
+    req_id = alert["requests"][0]["id"]
+    wait_for("notified", lambda: request_status(flow, h, req_id) == "notified")
+    token = _token_for(flow_settings, email)
+    flow.post(f"/consent/{token}/decision", json={"decision": "consent"})
+    data = video_bytes(700_000, seed=3)
+    assert flow.put(f"/consent/{token}/files/clip.mp4", content=data).status_code == 201
+    flow.post(f"/consent/{token}/complete")
+    wait_for("attached", lambda: request_status(flow, h, req_id) == "attached")
+
+    prosecutor = staff_headers(flow, "prosecutor")
+    resp = flow.get(f"/cases/{alert['case_id']}/custody-bundle.json", headers=prosecutor)
+    assert resp.status_code == 200, resp.text
+    bundle = resp.json()
+    assert (
+        bundle["format"] == "custody-bundle/1"
+        and bundle["evidence"][0]["sha256"] == hashlib.sha256(data).hexdigest()
+    )
+    assert (
+        flow.get(
+            f"/cases/{alert['case_id']}/custody-bundle.json", headers=staff_headers(flow, "prosecutor", "FBI")
+        ).status_code
+        == 404
+    )
+    clip, bpath = tmp_path / "clip.mp4", tmp_path / "bundle.json"
+    clip.write_bytes(data)
+    bpath.write_text(json.dumps(bundle))
+    key = bundle["ledger"]["public_key"]
+    ok = _verify_cli(str(clip), "--bundle", str(bpath), "--public-key", key)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "PROVEN" in ok.stdout
+
+    def fails(step: int, file: Path, b: dict[str, Any], *extra: str) -> None:
+        p = tmp_path / f"b{uuid.uuid4().hex[:6]}.json"
+        p.write_text(json.dumps(b))
+        out = _verify_cli(str(file), "--bundle", str(p), *extra)
+        assert out.returncode == 1, out.stdout + out.stderr
+        assert f"step {step}" in out.stdout, out.stdout
+
+    changed = tmp_path / "changed.mp4"
+    changed.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    fails(2, changed, bundle)
+    edited = json.loads(json.dumps(bundle))
+    edited["ledger"]["entries"][0]["entry"] = edited["ledger"]["entries"][0]["entry"].replace("MPD", "FBI")
+    fails(4, clip, edited)
+    short = json.loads(json.dumps(bundle))
+    victim = next(e for e in short["ledger"]["entries"] if e["inclusion_proof"])
+    victim["inclusion_proof"].pop()
+    fails(4, clip, short)
+    import base64 as b64
+    import os as _os
+
+    from custody.ledger.note import Signer
+
+    other = Signer.from_seed("custody.local/ledger", b64.b64encode(_os.urandom(32)).decode())
+    fails(3, clip, bundle, "--public-key", other.verifier.encode())
+    other_case = flow.post("/cases", json={"title": "Another case"}, headers=h).json()["id"]
+    foreign = flow.get(f"/cases/{other_case}/custody-bundle.json", headers=prosecutor).json()
+    fails(2, clip, foreign)
+    assert "bundle_generated" in _ledger_types(flow, alert["case_id"])

@@ -1,0 +1,60 @@
+"""Custody reports for prosecutors and auditors: the bundle (JSON) and the PDF. Producing either is a
+custody event."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from api.deps import SessionDep, require_roles
+from custody.ledger.entries import CustodyEvent, EventType
+from custody.ledger.store import Ledger
+from custody.models import Camera, User
+from custody.services import cases as case_svc
+from custody.services import requests as svc
+from reports.bundle import BundleFacts, build_bundle
+
+router = APIRouter(tags=["reports"])
+ReportReader = Annotated[User, Depends(require_roles("prosecutor", "auditor", "admin", "investigator"))]
+
+
+def _facts(session: Any, user: User, case_id: str) -> BundleFacts:
+    case = case_svc.get_case(session=session, user=user, case_id=case_id)
+    evidence = svc.list_evidence(session=session, case=case)
+    cameras = {}
+    for ev in evidence:
+        cam = session.get(Camera, ev.camera_id)
+        if cam is not None:
+            cameras[cam.id] = {"label": cam.label, "kind": cam.kind}
+    return BundleFacts(
+        case=case, evidence=evidence, cameras=cameras, generated_by=f"{user.username} ({user.role})"
+    )
+
+
+@router.get("/cases/{case_id}/custody-bundle.json")
+async def custody_bundle(
+    case_id: str, user: ReportReader, session: SessionDep, request: Request
+) -> JSONResponse:
+    """Everything needed to verify the case's custody offline: evidence hashes, custody entries as
+    hashed, their inclusion proofs, the signed checkpoint and the public key (docs/bundle.md)."""
+    facts = _facts(session, user, case_id)
+    ledger: Ledger = request.app.state.ledger
+    await asyncio.to_thread(
+        ledger.record,
+        CustodyEvent(
+            EventType.bundle_generated,
+            actor=user.id,
+            agency=user.agency,
+            case_id=case_id,
+            detail=f"custody bundle downloaded by {user.role}",
+        ),
+        idempotency_key=f"bundle:{uuid.uuid4()}",
+    )
+    bundle, _ = await asyncio.to_thread(build_bundle, ledger, facts)
+    return JSONResponse(
+        bundle, headers={"Content-Disposition": f'attachment; filename="custody-bundle-{case_id}.json"'}
+    )

@@ -1,0 +1,78 @@
+"""The custody bundle: everything needed to check a case's custody record offline (docs/bundle.md).
+
+Pure assembly from what the ledger and the database hold; no I/O of its own.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from custody.ledger.store import Ledger, SignedCheckpoint
+from custody.models import Case, Evidence
+from custody.timeutil import rfc3339, utcnow
+
+BUNDLE_FORMAT = "custody-bundle/1"
+
+
+@dataclass(frozen=True)
+class BundleFacts:
+    case: Case
+    evidence: list[Evidence]
+    cameras: dict[str, dict[str, Any]]  # camera id -> {label, kind}
+    generated_by: str
+
+
+def build_bundle(ledger: Ledger, facts: BundleFacts) -> tuple[dict[str, Any], SignedCheckpoint]:
+    """Sign (or reuse) a checkpoint covering every entry of the case, then attach an inclusion proof
+    under it to each entry."""
+    checkpoint = ledger.sign_checkpoint() or ledger.latest_checkpoint()
+    assert checkpoint is not None
+    entries = [(i, data) for i, data in ledger.entries_for(case_id=facts.case.id) if i < checkpoint.tree_size]
+    items = []
+    for index, data in entries:
+        proof = ledger.inclusion_proof(index, checkpoint.tree_size)
+        items.append(
+            {
+                "index": index,
+                "entry": data.decode(),
+                "inclusion_proof": [base64.b64encode(h).decode() for h in proof],
+            }
+        )
+    bundle = {
+        "format": BUNDLE_FORMAT,
+        "generated_at": rfc3339(utcnow()),
+        "generated_by": facts.generated_by,
+        "case": {
+            "id": facts.case.id,
+            "title": facts.case.title,
+            "agency": facts.case.agency,
+            "created_at": rfc3339(facts.case.created_at),
+        },
+        "evidence": [
+            {
+                "id": ev.id,
+                "request_id": ev.request_id,
+                "camera_id": ev.camera_id,
+                "camera_label": facts.cameras.get(ev.camera_id, {}).get("label"),
+                "camera_kind": facts.cameras.get(ev.camera_id, {}).get("kind"),
+                "filename": ev.filename,
+                "content_type": ev.content_type,
+                "size": ev.size,
+                "sha256": ev.sha256,
+                "status": ev.status,
+                "received_at": rfc3339(ev.received_at),
+                "verified_at": rfc3339(ev.verified_at) if ev.verified_at else None,
+            }
+            for ev in facts.evidence
+        ],
+        "ledger": {
+            "origin": ledger.origin,
+            "public_key": ledger.verifier.encode(),
+            "checkpoint": checkpoint.note,
+            "tree_size": checkpoint.tree_size,
+            "entries": items,
+        },
+    }
+    return bundle, checkpoint
