@@ -8,7 +8,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from api.deps import SessionDep, require_roles
 from custody.ledger.entries import CustodyEvent, EventType
@@ -17,6 +17,7 @@ from custody.models import Camera, User
 from custody.services import cases as case_svc
 from custody.services import requests as svc
 from reports.bundle import BundleFacts, build_bundle
+from reports.pdf import render_report
 
 router = APIRouter(tags=["reports"])
 ReportReader = Annotated[User, Depends(require_roles("prosecutor", "auditor", "admin", "investigator"))]
@@ -57,4 +58,29 @@ async def custody_bundle(
     bundle, _ = await asyncio.to_thread(build_bundle, ledger, facts)
     return JSONResponse(
         bundle, headers={"Content-Disposition": f'attachment; filename="custody-bundle-{case_id}.json"'}
+    )
+
+
+@router.get("/cases/{case_id}/custody-report.pdf")
+async def custody_report(case_id: str, user: ReportReader, session: SessionDep, request: Request) -> Response:
+    """The case's chain-of-custody report as a PDF. Generating it is a custody event."""
+    facts = _facts(session, user, case_id)
+    ledger: Ledger = request.app.state.ledger
+    await asyncio.to_thread(
+        ledger.record,
+        CustodyEvent(
+            EventType.report_generated,
+            actor=user.id,
+            agency=user.agency,
+            case_id=case_id,
+            detail=f"custody report generated for {user.role}",
+        ),
+        idempotency_key=f"report:{uuid.uuid4()}",
+    )
+    bundle, _ = await asyncio.to_thread(build_bundle, ledger, facts)
+    pdf = await asyncio.to_thread(render_report, bundle)
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="custody-report-{case_id}.pdf"'},
     )

@@ -410,3 +410,21 @@ def test_custody_bundle_proves_the_file_offline(
     foreign = flow.get(f"/cases/{other_case}/custody-bundle.json", headers=prosecutor).json()
     fails(2, clip, foreign)
     assert "bundle_generated" in _ledger_types(flow, alert["case_id"])
+
+    # The PDF states the bundle's facts: every hash and every custody event with its ledger index.
+    pdf = flow.get(f"/cases/{alert['case_id']}/custody-report.pdf", headers=prosecutor)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    (tmp_path / "report.pdf").write_bytes(pdf.content)
+    from pypdf import PdfReader
+
+    reader = PdfReader(tmp_path / "report.pdf")
+    text = "\n".join(page.extract_text() for page in reader.pages).replace("\n", "")
+    pages = len(reader.pages)
+    assert f"page {pages} of {pages}" in text and alert["case_id"] in text
+    for ev in bundle["evidence"]:
+        assert ev["sha256"][:32] in text and ev["sha256"][32:] in text
+    for item in bundle["ledger"]["entries"]:
+        entry = json.loads(item["entry"])
+        assert f"#{item['index']} {entry['type']}" in text, item["index"]
+    assert "902(14)" in text
+    assert "report_generated" in _ledger_types(flow, alert["case_id"])
