@@ -19,6 +19,54 @@ SECRETS_FILE = "secrets.json"
 DEMO_ROLES = ("investigator", "prosecutor", "auditor", "admin")
 
 
+def _report_certificate() -> tuple[str, str]:
+    """A self-signed certificate for signing reports in embedded mode (ten years, ECDSA P-256)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(
+                NameOID.COMMON_NAME, "custody embedded report signer (self-signed, not for court)"
+            ),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "custody dev"),
+        ]
+    )
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
+
+
 def _generate() -> dict[str, object]:
     jwt_key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM,
@@ -60,6 +108,12 @@ def ensure_dev_secrets(home: Path) -> dict[str, str]:
         finally:
             tmp.unlink()
     loaded: dict[str, str] = json.loads(path.read_text())
+    if "report_signing_cert" not in loaded:  # homes made before report signing existed
+        cert, key = _report_certificate()
+        data = json.loads(path.read_text())
+        data.update(report_signing_cert=cert, report_signing_key=key)
+        write_private(path, json.dumps(data, indent=2))
+        loaded = data
     return loaded
 
 

@@ -28,6 +28,8 @@ SECRET_FIELDS: dict[str, str] = {
     "CUSTODY_S3_ACCESS_KEY": "s3_access_key",
     "CUSTODY_S3_SECRET_KEY": "s3_secret_key",
     "CUSTODY_LEDGER_SIGNING_KEY": "ledger_signing_key",
+    "CUSTODY_REPORT_SIGNING_CERT": "report_signing_cert",
+    "CUSTODY_REPORT_SIGNING_KEY": "report_signing_key",
 }
 
 
@@ -87,6 +89,13 @@ class Settings(BaseSettings):
         None, description="Ed25519 private key, base64 of the 32-byte seed; generated in dev"
     )
     ledger_origin: str = Field("custody.local/ledger", description="Checkpoint origin line and key name")
+    report_signing_cert: SecretStr | None = Field(
+        None,
+        description="PEM certificate that signs custody reports (PAdES); self-signed one generated in dev",
+    )
+    report_signing_key: SecretStr | None = Field(
+        None, description="PEM private key of the report certificate"
+    )
     ledger_checkpoint_interval_s: float = Field(
         10, gt=0, le=60, description="How often a new checkpoint is signed while entries arrive"
     )

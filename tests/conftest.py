@@ -59,6 +59,8 @@ class Stack:
             "s3_access_key": self.secrets["s3_access_key"],
             "s3_secret_key": self.secrets["s3_secret_key"],
             "ledger_signing_key": self.secrets["ledger_signing_key"],
+            "report_signing_cert": self.secrets["report_signing_cert"],
+            "report_signing_key": self.secrets["report_signing_key"],
             "demo_users": False,
         }
         values.update(overrides)

@@ -18,6 +18,7 @@ from custody.services import cases as case_svc
 from custody.services import requests as svc
 from reports.bundle import BundleFacts, build_bundle
 from reports.pdf import render_report
+from reports.signing import ReportSigner
 
 router = APIRouter(tags=["reports"])
 ReportReader = Annotated[User, Depends(require_roles("prosecutor", "auditor", "admin", "investigator"))]
@@ -78,7 +79,12 @@ async def custody_report(case_id: str, user: ReportReader, session: SessionDep, 
         idempotency_key=f"report:{uuid.uuid4()}",
     )
     bundle, _ = await asyncio.to_thread(build_bundle, ledger, facts)
-    pdf = await asyncio.to_thread(render_report, bundle)
+    settings = request.app.state.settings
+    signer = ReportSigner(settings.secret("report_signing_cert"), settings.secret("report_signing_key"))
+    pdf = await asyncio.to_thread(
+        render_report, bundle, signer_subject=signer.subject, self_signed=signer.self_signed
+    )
+    pdf = await asyncio.to_thread(signer.sign, pdf)
     return Response(
         pdf,
         media_type="application/pdf",

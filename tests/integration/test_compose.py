@@ -24,14 +24,20 @@ def test_compose_file_is_valid(tmp_path: Path) -> None:
     if compose is None:
         pytest.skip("no docker compose / docker-compose on this machine")
     env = (ROOT / ".env.example").read_text()
-    env = env.replace("CUSTODY_JWT_KEY=\n", "CUSTODY_JWT_KEY=x\n").replace(
-        "CUSTODY_LEDGER_SIGNING_KEY=\n", "CUSTODY_LEDGER_SIGNING_KEY=y\n"
-    )
+    for var in (
+        "CUSTODY_JWT_KEY",
+        "CUSTODY_LEDGER_SIGNING_KEY",
+        "CUSTODY_REPORT_SIGNING_CERT",
+        "CUSTODY_REPORT_SIGNING_KEY",
+    ):
+        env = env.replace(f"{var}=\n", f"{var}=x\n")
     (tmp_path / ".env").write_text(env)
     out = subprocess.run(
         [*compose, "--env-file", str(tmp_path / ".env"), "-f", str(ROOT / "docker-compose.yml"), "config"],
-        capture_output=True, text=True, cwd=ROOT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert out.returncode == 0, out.stderr
     for service in (
         "postgres",
@@ -49,6 +55,8 @@ def test_compose_file_is_valid(tmp_path: Path) -> None:
     empty = str(tmp_path / "empty.env")
     refused = subprocess.run(
         [*compose, "--env-file", empty, "-f", str(ROOT / "docker-compose.yml"), "config"],
-        capture_output=True, text=True, cwd=ROOT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert refused.returncode != 0

@@ -426,5 +426,33 @@ def test_custody_bundle_proves_the_file_offline(
     for item in bundle["ledger"]["entries"]:
         entry = json.loads(item["entry"])
         assert f"#{item['index']} {entry['type']}" in text, item["index"]
-    assert "902(14)" in text
+    assert "902(14)" in text and "self-signed" in text
+
+    # The PDF carries a PAdES signature that validates, and one changed byte breaks it.
+    import io
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    from reports.signing import ReportSigner
+
+    cert = ReportSigner(flow_settings.secret("report_signing_cert"), "").cert_pem
+    from asn1crypto import pem
+    from asn1crypto import x509 as asn1_x509
+
+    trust = asn1_x509.Certificate.load(pem.unarmor(cert.encode())[2])
+    sig = PdfFileReader(io.BytesIO(pdf.content)).embedded_signatures[0]
+    status = validate_pdf_signature(sig, ValidationContext(trust_roots=[trust]))
+    assert status.intact and status.valid, status.summary()
+    tampered = bytearray(pdf.content)
+    spot = (
+        bytes(tampered).index(b"Chain-of-Custody Report") if b"Chain-of-Custody Report" in tampered else 2000
+    )
+    tampered[spot + 2] ^= 0x01
+    broken = validate_pdf_signature(
+        PdfFileReader(io.BytesIO(bytes(tampered)), strict=False).embedded_signatures[0],
+        ValidationContext(trust_roots=[trust]),
+    )
+    assert not broken.intact
     assert "report_generated" in _ledger_types(flow, alert["case_id"])

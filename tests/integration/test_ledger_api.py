@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ from custody.ledger.note import open_checkpoint, parse_verifier
 from custody.ledger.store import Ledger
 from custody.settings import Settings
 from devstack.procs import free_port
-from tests.helpers import staff_headers
+from tests.helpers import settings_env, staff_headers
 
 
 def _ledger(api: TestClient) -> Ledger:
@@ -119,18 +118,7 @@ def live_api(settings: Settings) -> Iterator[str]:
 
 
 def _cli_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
-    env.update(
-        CUSTODY_MODE="test",
-        CUSTODY_HOME=str(settings.home),
-        CUSTODY_DATABASE_URL=settings.db_url,
-        CUSTODY_JWT_KEY=settings.secret("jwt_key"),
-        CUSTODY_S3_ACCESS_KEY=settings.secret("s3_access_key"),
-        CUSTODY_S3_SECRET_KEY=settings.secret("s3_secret_key"),
-        CUSTODY_LEDGER_SIGNING_KEY=settings.secret("ledger_signing_key"),
-        CUSTODY_LEDGER_ORIGIN=settings.ledger_origin,
-    )
-    return env
+    return settings_env(settings)
 
 
 def test_cli_export_then_verify_and_verify_by_url(
