@@ -221,9 +221,9 @@ def render_report(
         PageBreak(),
         _p("Ledger proof", H1),
         _p("Signed checkpoint (C2SP signed note):", BODY),
-        Preformatted(ledger["checkpoint"], MONO),
+        Preformatted(ledger["checkpoint"], MONO, maxLineLength=96, newLineChars=""),
         _p("Verifier key:", BODY),
-        Preformatted(ledger["public_key"], MONO),
+        Preformatted(ledger["public_key"], MONO, maxLineLength=96, newLineChars=""),
         _p(f"Key fingerprint (SHA-256): {key_fpr}", SMALL),
         _p("Inclusion proofs (RFC 9162), one per custody event, base64 hashes from the leaf upward:", BODY),
     ]
