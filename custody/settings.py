@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     report_signing_key: SecretStr | None = Field(
         None, description="PEM private key of the report certificate"
     )
+    report_pseudonymise_owners: bool = Field(
+        False, description="Show camera owners in reports by a pseudonym instead of their registered name"
+    )
     ledger_checkpoint_interval_s: float = Field(
         10, gt=0, le=60, description="How often a new checkpoint is signed while entries arrive"
     )

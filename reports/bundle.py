@@ -6,7 +6,7 @@ Pure assembly from what the ledger and the database hold; no I/O of its own.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from custody.ledger.store import Ledger, SignedCheckpoint
@@ -22,6 +22,7 @@ class BundleFacts:
     evidence: list[Evidence]
     cameras: dict[str, dict[str, Any]]  # camera id -> {label, kind}
     generated_by: str
+    requests: list[dict[str, Any]] = field(default_factory=list)  # {id, camera_id, status, owner}
 
 
 def build_bundle(ledger: Ledger, facts: BundleFacts) -> tuple[dict[str, Any], SignedCheckpoint]:
@@ -50,6 +51,7 @@ def build_bundle(ledger: Ledger, facts: BundleFacts) -> tuple[dict[str, Any], Si
             "agency": facts.case.agency,
             "created_at": rfc3339(facts.case.created_at),
         },
+        "requests": facts.requests,
         "evidence": [
             {
                 "id": ev.id,

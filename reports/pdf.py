@@ -197,11 +197,31 @@ def render_report(
     # Consent record
     story.append(_p("Consent record", H1))
     owner_note = (
-        "Owners are identified by the pseudonymous id of the consent link they used."
+        "Owners are shown by a pseudonym (CUSTODY_REPORT_PSEUDONYMISE_OWNERS)."
         if pseudonymise_owners
-        else "Owners are identified by the id of the consent link they used; the link itself is never stored."
+        else "Owners are shown as registered with the program."
     )
-    story.append(_p(owner_note, SMALL))
+    story.append(
+        _p(
+            owner_note + " In the ledger an owner acts through the id of the consent link they used; "
+            "the link itself is never stored.",
+            SMALL,
+        )
+    )
+    rows = [[_p(h, SMALL) for h in ("Request", "Camera", "Kind", "Owner", "Outcome")]]
+    for req in bundle.get("requests", []):
+        cam: dict[str, Any] = next((e for e in bundle["evidence"] if e["camera_id"] == req["camera_id"]), {})
+        rows.append(
+            [
+                _p(req["id"], SMALL),
+                _p(cam.get("camera_label") or req["camera_id"], SMALL),
+                _p(req["kind"], SMALL),
+                _p(req.get("owner") or "-", SMALL),
+                _p(req["status"], SMALL),
+            ]
+        )
+    story.append(_table(rows, [2.2 * inch, 1.5 * inch, 0.8 * inch, 1.4 * inch, 1.1 * inch]))
+    story.append(Spacer(1, 6))
     rows = [[_p(h, SMALL) for h in ("Ledger #", "When (UTC)", "Event", "Request", "Actor")]]
     for item, entry in entries:
         if entry["type"] in CONSENT_TYPES:

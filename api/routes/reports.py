@@ -4,6 +4,7 @@ custody event."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from typing import Annotated, Any
 
@@ -13,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from api.deps import SessionDep, require_roles
 from custody.ledger.entries import CustodyEvent, EventType
 from custody.ledger.store import Ledger
-from custody.models import Camera, User
+from custody.models import Camera, Owner, User
 from custody.services import cases as case_svc
 from custody.services import requests as svc
 from reports.bundle import BundleFacts, build_bundle
@@ -24,16 +25,30 @@ router = APIRouter(tags=["reports"])
 ReportReader = Annotated[User, Depends(require_roles("prosecutor", "auditor", "admin", "investigator"))]
 
 
-def _facts(session: Any, user: User, case_id: str) -> BundleFacts:
+def _facts(session: Any, user: User, case_id: str, pseudonymise: bool) -> BundleFacts:
     case = case_svc.get_case(session=session, user=user, case_id=case_id)
     evidence = svc.list_evidence(session=session, case=case)
-    cameras = {}
-    for ev in evidence:
-        cam = session.get(Camera, ev.camera_id)
+    cameras: dict[str, dict[str, Any]] = {}
+    requests = []
+    for req in svc.list_requests(session=session, case=case):
+        cam = session.get(Camera, req.camera_id)
+        owner = session.get(Owner, cam.owner_id) if cam is not None else None
         if cam is not None:
             cameras[cam.id] = {"label": cam.label, "kind": cam.kind}
+        shown = None
+        if owner is not None:
+            shown = (
+                "owner-" + hashlib.sha256(owner.id.encode()).hexdigest()[:12] if pseudonymise else owner.name
+            )
+        requests.append(
+            {"id": req.id, "camera_id": req.camera_id, "kind": req.kind, "status": req.status, "owner": shown}
+        )
     return BundleFacts(
-        case=case, evidence=evidence, cameras=cameras, generated_by=f"{user.username} ({user.role})"
+        case=case,
+        evidence=evidence,
+        cameras=cameras,
+        requests=requests,
+        generated_by=f"{user.username} ({user.role})",
     )
 
 
@@ -43,7 +58,7 @@ async def custody_bundle(
 ) -> JSONResponse:
     """Everything needed to verify the case's custody offline: evidence hashes, custody entries as
     hashed, their inclusion proofs, the signed checkpoint and the public key (docs/bundle.md)."""
-    facts = _facts(session, user, case_id)
+    facts = _facts(session, user, case_id, request.app.state.settings.report_pseudonymise_owners)
     ledger: Ledger = request.app.state.ledger
     await asyncio.to_thread(
         ledger.record,
@@ -65,7 +80,7 @@ async def custody_bundle(
 @router.get("/cases/{case_id}/custody-report.pdf")
 async def custody_report(case_id: str, user: ReportReader, session: SessionDep, request: Request) -> Response:
     """The case's chain-of-custody report as a PDF. Generating it is a custody event."""
-    facts = _facts(session, user, case_id)
+    facts = _facts(session, user, case_id, request.app.state.settings.report_pseudonymise_owners)
     ledger: Ledger = request.app.state.ledger
     await asyncio.to_thread(
         ledger.record,

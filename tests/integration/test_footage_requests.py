@@ -427,6 +427,7 @@ def test_custody_bundle_proves_the_file_offline(
         entry = json.loads(item["entry"])
         assert f"#{item['index']} {entry['type']}" in text, item["index"]
     assert "902(14)" in text and "self-signed" in text
+    assert bundle["requests"][0]["owner"] == "Pat Owner" and "Pat Owner" in text
 
     # The PDF carries a PAdES signature that validates, and one changed byte breaks it.
     import io
