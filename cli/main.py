@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 failure the message explains, 2 bad usage.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -49,6 +50,13 @@ def verify_footage(
     public_key: Annotated[
         str | None, typer.Option("--public-key", help="The ledger key you trust (string or file)")
     ] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", help="A newer signed checkpoint (GET /ledger/checkpoint)")
+    ] = None,
+    consistency: Annotated[
+        Path | None,
+        typer.Option("--consistency-proof", help="JSON from GET /ledger/proofs/consistency for --checkpoint"),
+    ] = None,
 ) -> None:
     """Prove one footage file against a custody bundle, offline. Exit 0 proven, 1 not, 2 bad input."""
     from rich.markup import escape
@@ -69,7 +77,14 @@ def verify_footage(
     with Progress(BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err, transient=True) as bar:
         task = bar.add_task("hashing", total=file.stat().st_size)
         try:
-            report = verify_file(file, bundle, trusted=trusted, progress=lambda n: bar.advance(task, n))
+            report = verify_file(
+                file,
+                bundle,
+                trusted=trusted,
+                progress=lambda n: bar.advance(task, n),
+                newer_checkpoint=checkpoint.read_text() if checkpoint else None,
+                consistency_proof=json.loads(consistency.read_text()) if consistency else None,
+            )
         except BundleVerificationError as exc:
             bar.stop()
             console.print(f"[red]FAIL[/red] {escape(str(exc))}")

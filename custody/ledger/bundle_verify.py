@@ -7,6 +7,8 @@ steps. Imports only the pure ledger modules: it runs with the file, the bundle a
           the user trusts (C2SP signed note, Ed25519).
   Step 4  Every entry hashes to its leaf (RFC 9162 §2.1.1) and its inclusion proof leads to the
           checkpoint's root (§2.1.3.2); the file's hash appears in the case's custody events.
+  Step 5  (optional) A newer signed checkpoint is consistent with the bundle's (§2.1.4.2), given the
+          consistency proof from GET /ledger/proofs/consistency: the log only grew since.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from custody.ledger.merkle import ProofError, leaf_hash, verify_inclusion
+from custody.ledger.merkle import ProofError, leaf_hash, verify_consistency, verify_inclusion
 from custody.ledger.note import NoteError, Verifier, open_checkpoint, parse_verifier
 
 BUNDLE_FORMAT = "custody-bundle/1"
@@ -63,6 +65,8 @@ def verify_file(
     *,
     trusted: Verifier | None = None,
     progress: Callable[[int], None] | None = None,
+    newer_checkpoint: str | None = None,
+    consistency_proof: dict[str, Any] | None = None,
 ) -> BundleReport:
     # Step 1
     try:
@@ -121,6 +125,33 @@ def verify_file(
     steps.append(
         f"4. {len(ledger['entries'])} custody events are in the signed log; {mentions} record this file"
     )
+
+    # Step 5
+    if newer_checkpoint is not None:
+        try:
+            newer = open_checkpoint(newer_checkpoint, trusted or bundle_key, origin=ledger["origin"])
+        except NoteError as exc:
+            raise BundleVerificationError(
+                5, f"the newer checkpoint's signature does not verify: {exc}"
+            ) from exc
+        given = consistency_proof or {}
+        if newer.size != checkpoint.size and (given.get("first"), given.get("second")) != (
+            checkpoint.size,
+            newer.size,
+        ):
+            raise BundleVerificationError(
+                5,
+                f"the consistency proof must be from size {checkpoint.size} to {newer.size} "
+                f"(GET /ledger/proofs/consistency?first={checkpoint.size}&second={newer.size})",
+            )
+        try:
+            hashes = [base64.b64decode(h, validate=True) for h in given.get("hashes", [])]
+            verify_consistency(checkpoint.size, newer.size, checkpoint.root, newer.root, hashes)
+        except (ProofError, binascii.Error) as exc:
+            raise BundleVerificationError(
+                5, f"the newer checkpoint is not consistent with the bundle's: {exc}"
+            ) from exc
+        steps.append(f"5. the newer checkpoint of {newer.size} entries is consistent with the bundle's")
     return BundleReport(
         digest, evidence["id"], bundle["case"]["id"], checkpoint.size, len(ledger["entries"]), steps
     )

@@ -411,6 +411,37 @@ def test_custody_bundle_proves_the_file_offline(
     fails(2, clip, foreign)
     assert "bundle_generated" in _ledger_types(flow, alert["case_id"])
 
+    # A newer checkpoint with its consistency proof: the log only grew since the bundle.
+    auditor = staff_headers(flow, "auditor")
+    newer = flow.get("/ledger/checkpoint", headers=auditor).text
+    first, second = bundle["ledger"]["tree_size"], int(newer.split("\n")[1])
+    proof = flow.get(f"/ledger/proofs/consistency?first={first}&second={second}", headers=auditor).json()
+    (tmp_path / "newer.txt").write_text(newer)
+    (tmp_path / "proof.json").write_text(json.dumps(proof))
+    grown = _verify_cli(
+        str(clip),
+        "--bundle",
+        str(bpath),
+        "--public-key",
+        key,
+        "--checkpoint",
+        str(tmp_path / "newer.txt"),
+        "--consistency-proof",
+        str(tmp_path / "proof.json"),
+    )
+    assert grown.returncode == 0 and "5. the newer checkpoint" in grown.stdout, grown.stdout + grown.stderr
+    proof["hashes"] = proof["hashes"][:-1] or ["AAAA"]
+    (tmp_path / "bad-proof.json").write_text(json.dumps(proof))
+    fails(
+        5,
+        clip,
+        bundle,
+        "--checkpoint",
+        str(tmp_path / "newer.txt"),
+        "--consistency-proof",
+        str(tmp_path / "bad-proof.json"),
+    )
+
     # The PDF states the bundle's facts: every hash and every custody event with its ledger index.
     pdf = flow.get(f"/cases/{alert['case_id']}/custody-report.pdf", headers=prosecutor)
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
