@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import io
 import itertools
 import json
 import subprocess
@@ -194,6 +195,17 @@ def test_consent_upload_verify_attach_and_integrated_pull(
     assert types.count("file_received") == 2 and types.count("evidence_attached") == 2
     assert messages_to(flow_settings.home / "mail", far_email) == [], "the camera out of range was not asked"
     assert len(messages_to(flow_settings.home / "mail", email)) == 1, "one notice, no duplicates"
+    # The case's report holds every hash and every custody event (owner upload and integrated pull).
+    from pypdf import PdfReader
+
+    prosecutor = staff_headers(flow, "prosecutor")
+    bundle = flow.get(f"/cases/{alert['case_id']}/custody-bundle.json", headers=prosecutor).json()
+    report = flow.get(f"/cases/{alert['case_id']}/custody-report.pdf", headers=prosecutor)
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(report.content)).pages).replace("\n", "")
+    for ev in evidence:
+        assert ev["sha256"][:32] in text and ev["sha256"][32:] in text
+    for item in bundle["ledger"]["entries"]:
+        assert f"#{item['index']} {json.loads(item['entry'])['type']}" in text
     # The request has ended: its link is closed.
     assert flow.get(f"/consent/{token}", headers={"Accept": "application/json"}).status_code == 410
 
