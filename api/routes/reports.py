@@ -52,26 +52,36 @@ def _facts(session: Any, user: User, case_id: str, pseudonymise: bool) -> Bundle
     )
 
 
+async def _bundle_for(
+    request: Request, session: Any, user: User, case_id: str, event: EventType, detail: str
+) -> dict[str, Any]:
+    """Record that the case's custody record is being produced (a ledger event of its own), then
+    build the bundle under a checkpoint that covers that event's predecessors."""
+    facts = _facts(session, user, case_id, request.app.state.settings.report_pseudonymise_owners)
+    ledger: Ledger = request.app.state.ledger
+    await asyncio.to_thread(
+        ledger.record,
+        CustodyEvent(event, actor=user.id, agency=user.agency, case_id=case_id, detail=detail),
+        idempotency_key=f"{event}:{uuid.uuid4()}",
+    )
+    bundle, _ = await asyncio.to_thread(build_bundle, ledger, facts)
+    return bundle
+
+
 @router.get("/cases/{case_id}/custody-bundle.json")
 async def custody_bundle(
     case_id: str, user: ReportReader, session: SessionDep, request: Request
 ) -> JSONResponse:
     """Everything needed to verify the case's custody offline: evidence hashes, custody entries as
     hashed, their inclusion proofs, the signed checkpoint and the public key (docs/bundle.md)."""
-    facts = _facts(session, user, case_id, request.app.state.settings.report_pseudonymise_owners)
-    ledger: Ledger = request.app.state.ledger
-    await asyncio.to_thread(
-        ledger.record,
-        CustodyEvent(
-            EventType.bundle_generated,
-            actor=user.id,
-            agency=user.agency,
-            case_id=case_id,
-            detail=f"custody bundle downloaded by {user.role}",
-        ),
-        idempotency_key=f"bundle:{uuid.uuid4()}",
+    bundle = await _bundle_for(
+        request,
+        session,
+        user,
+        case_id,
+        EventType.bundle_generated,
+        f"custody bundle downloaded by {user.role}",
     )
-    bundle, _ = await asyncio.to_thread(build_bundle, ledger, facts)
     return JSONResponse(
         bundle, headers={"Content-Disposition": f'attachment; filename="custody-bundle-{case_id}.json"'}
     )
@@ -80,20 +90,14 @@ async def custody_bundle(
 @router.get("/cases/{case_id}/custody-report.pdf")
 async def custody_report(case_id: str, user: ReportReader, session: SessionDep, request: Request) -> Response:
     """The case's chain-of-custody report as a PDF. Generating it is a custody event."""
-    facts = _facts(session, user, case_id, request.app.state.settings.report_pseudonymise_owners)
-    ledger: Ledger = request.app.state.ledger
-    await asyncio.to_thread(
-        ledger.record,
-        CustodyEvent(
-            EventType.report_generated,
-            actor=user.id,
-            agency=user.agency,
-            case_id=case_id,
-            detail=f"custody report generated for {user.role}",
-        ),
-        idempotency_key=f"report:{uuid.uuid4()}",
+    bundle = await _bundle_for(
+        request,
+        session,
+        user,
+        case_id,
+        EventType.report_generated,
+        f"custody report generated for {user.role}",
     )
-    bundle, _ = await asyncio.to_thread(build_bundle, ledger, facts)
     settings = request.app.state.settings
     signer = ReportSigner(settings.secret("report_signing_cert"), settings.secret("report_signing_key"))
     pdf = await asyncio.to_thread(

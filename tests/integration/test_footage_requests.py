@@ -121,6 +121,18 @@ def _token_for(settings: Settings, email: str, nth: int = 0) -> str:
     return link_in(msgs[nth]).rsplit("/consent/", 1)[1]
 
 
+def _notified(api: TestClient, settings: Settings) -> tuple[dict[str, str], dict[str, Any], str, str]:
+    """One registered camera at a fresh spot, asked in a new case and notified: the investigator's
+    headers, the alert, the request id and the owner's token from the real email."""
+    h = staff_headers(api, "investigator")
+    lat, lon = _spot()
+    _, email = _camera(api, h, lat, lon)
+    alert = _alert(api, h, lat, lon)
+    req_id = alert["requests"][0]["id"]
+    wait_for("notified", lambda: request_status(api, h, req_id) == "notified")
+    return h, alert, req_id, _token_for(settings, email)
+
+
 def _ledger_types(api: TestClient, case_id: str) -> list[str]:
     ledger = api.app.state.ledger  # type: ignore[attr-defined]
     return [json.loads(data)["type"] for _, data in ledger.entries_for(case_id=case_id)]
@@ -211,13 +223,7 @@ def test_consent_upload_verify_attach_and_integrated_pull(
 
 
 def test_decline_and_a_second_decision(flow: TestClient, flow_settings: Settings) -> None:
-    h = staff_headers(flow, "investigator")
-    lat, lon = _spot()
-    _, email = _camera(flow, h, lat, lon)
-    alert = _alert(flow, h, lat, lon)
-    req_id = alert["requests"][0]["id"]
-    wait_for("notified", lambda: request_status(flow, h, req_id) == "notified")
-    token = _token_for(flow_settings, email)
+    h, alert, req_id, token = _notified(flow, flow_settings)
     bad = flow.post(f"/consent/{token}/decision", json={"decision": "maybe"})
     assert bad.status_code == 422
     assert flow.post(f"/consent/{token}/decision", json={"decision": "decline"}).json() == {
@@ -230,13 +236,7 @@ def test_decline_and_a_second_decision(flow: TestClient, flow_settings: Settings
 
 
 def test_investigator_cancels(flow: TestClient, flow_settings: Settings) -> None:
-    h = staff_headers(flow, "investigator")
-    lat, lon = _spot()
-    _, email = _camera(flow, h, lat, lon)
-    alert = _alert(flow, h, lat, lon)
-    req_id = alert["requests"][0]["id"]
-    wait_for("notified", lambda: request_status(flow, h, req_id) == "notified")
-    token = _token_for(flow_settings, email)
+    h, _alert, req_id, token = _notified(flow, flow_settings)
     resp = flow.post(f"/requests/{req_id}/cancel", headers=h)
     assert resp.status_code == 200 and resp.json()["status"] == "cancelled"
     assert flow.post(f"/requests/{req_id}/cancel", headers=h).status_code == 409
@@ -246,13 +246,7 @@ def test_investigator_cancels(flow: TestClient, flow_settings: Settings) -> None
 
 
 def test_bad_uploads_are_refused_and_store_nothing(flow: TestClient, flow_settings: Settings) -> None:
-    h = staff_headers(flow, "investigator")
-    lat, lon = _spot()
-    _, email = _camera(flow, h, lat, lon)
-    alert = _alert(flow, h, lat, lon)
-    req_id = alert["requests"][0]["id"]
-    wait_for("notified", lambda: request_status(flow, h, req_id) == "notified")
-    token = _token_for(flow_settings, email)
+    h, _alert, req_id, token = _notified(flow, flow_settings)
     video = video_bytes(50_000)
 
     early = flow.put(f"/consent/{token}/files/a.mp4", content=video, headers={"Content-Type": "video/mp4"})
@@ -359,13 +353,7 @@ def _verify_cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_custody_bundle_proves_the_file_offline(
     flow: TestClient, flow_settings: Settings, tmp_path: Path
 ) -> None:
-    h = staff_headers(flow, "investigator")
-    lat, lon = _spot()
-    _, email = _camera(flow, h, lat, lon)
-    alert = _alert(flow, h, lat, lon)
-    req_id = alert["requests"][0]["id"]
-    wait_for("notified", lambda: request_status(flow, h, req_id) == "notified")
-    token = _token_for(flow_settings, email)
+    h, alert, req_id, token = _notified(flow, flow_settings)
     flow.post(f"/consent/{token}/decision", json={"decision": "consent"})
     data = video_bytes(700_000, seed=3)
     assert flow.put(f"/consent/{token}/files/clip.mp4", content=data).status_code == 201
