@@ -14,7 +14,6 @@ from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.email import EmailActivities, SmtpConfig
 from activities.requests import RequestActivities
 from custody.db import create_db_engine, migrate
 from custody.ledger.service import ledger_for, run_checkpointer
@@ -41,14 +40,12 @@ async def connect(settings: Settings, *, timeout_s: float = 60) -> Client:
 
 def build_worker(client: Client, settings: Settings, engine: Engine | None = None) -> Worker:
     engine = engine or create_db_engine(settings.db_url)
-    email = EmailActivities(SmtpConfig(settings.smtp_host, settings.smtp_port, settings.smtp_from))
     acts = RequestActivities(settings, engine, ledger_for(settings, engine), make_client(settings))
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[IncidentWorkflow, FootageRequestWorkflow, IntegratedPullWorkflow],
         activities=[
-            email.send_email,
             acts.list_incident_requests,
             acts.record_step,
             acts.send_notice,

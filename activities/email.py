@@ -1,19 +1,16 @@
-"""Sending mail over SMTP.
+"""Building and sending mail over SMTP, for the notice activities in activities/requests.py.
 
 Idempotency: each message carries a Message-ID derived from the caller's idempotency key, so a
-message retried by Temporal is recognisable as the same message by any reader; the footage-request
-activities also record what was sent before returning.
+message retried by Temporal is recognisable as the same message by any reader; the notice activity
+also records what was sent before returning.
 """
 
 from __future__ import annotations
 
-import asyncio
 import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
-
-from temporalio import activity
 
 
 @dataclass(frozen=True)
@@ -49,16 +46,3 @@ def build_message(msg_in: EmailInput, sender: str) -> EmailMessage:
 def send_message(config: SmtpConfig, msg: EmailMessage) -> None:
     with smtplib.SMTP(config.host, config.port, timeout=30) as smtp:
         smtp.send_message(msg)
-
-
-class EmailActivities:
-    """Activities bound to one SMTP configuration (from settings, given by worker.py)."""
-
-    def __init__(self, config: SmtpConfig) -> None:
-        self.config = config
-
-    @activity.defn(name="send_email")
-    async def send_email(self, msg_in: EmailInput) -> str:
-        msg = build_message(msg_in, self.config.sender)
-        await asyncio.to_thread(send_message, self.config, msg)
-        return str(msg["Message-ID"])

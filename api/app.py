@@ -57,6 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.tokens = TokenService(settings)
     app.state.temporal = None
+    app.state.temporal_lock = asyncio.Lock()
     app.state.ledger = ledger_for(settings, engine)
     install_error_handlers(app)
     app.include_router(health.router)

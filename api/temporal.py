@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import Request
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -12,15 +10,13 @@ from temporalio.service import RPCError
 from custody.errors import Conflict, CustodyError, NotFound, ServiceUnavailable, Unprocessable
 from custody.settings import Settings
 
-_lock = asyncio.Lock()
-
 
 async def temporal_client(request: Request) -> Client:
     client: Client | None = request.app.state.temporal
     if client is not None:
         return client
     settings: Settings = request.app.state.settings
-    async with _lock:
+    async with request.app.state.temporal_lock:  # one connect per app, however many requests race
         if request.app.state.temporal is None:
             try:
                 request.app.state.temporal = await Client.connect(

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from minio import Minio
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
-from temporalio.client import Client
 
 from api.schemas import ComponentHealth, HealthOut
+from api.temporal import temporal_client
 from custody.health import check_db, check_smtp
 from custody.settings import Settings
 from storage.s3 import check as check_s3
@@ -23,10 +23,7 @@ TIMEOUT_S = 3.0
 
 
 async def _temporal(request: Request, settings: Settings) -> str:
-    client: Client | None = getattr(request.app.state, "temporal", None)
-    if client is None:
-        client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-        request.app.state.temporal = client
+    client = await temporal_client(request)  # the API's one client, connected on first use
     await client.workflow_service.get_system_info(
         GetSystemInfoRequest(), timeout=timedelta(seconds=TIMEOUT_S)
     )

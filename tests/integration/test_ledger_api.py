@@ -117,15 +117,11 @@ def live_api(settings: Settings) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-def _cli_env(settings: Settings) -> dict[str, str]:
-    return settings_env(settings)
-
-
 def test_cli_export_then_verify_and_verify_by_url(
     api: TestClient, live_api: str, settings: Settings, tmp_path: Path
 ) -> None:
     _grow(api, 3)
-    env = _cli_env(settings)
+    env = settings_env(settings)
     key = _ledger(api).verifier.encode()
     out = tmp_path / "export"
     exported = subprocess.run(
