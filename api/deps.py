@@ -101,3 +101,4 @@ def require_json(request: Request) -> None:
 
 
 StaffWriter = Annotated[User, Depends(require_roles("admin", "investigator"))]
+AdminOnly = Annotated[User, Depends(require_roles("admin"))]

@@ -6,7 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from custody.errors import CustodyError, TooManyRequests, Unauthenticated
@@ -33,7 +33,14 @@ def _describe(errors: list[dict[str, object]]) -> tuple[str, str]:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CustodyError)
-    async def _custody(_: Request, exc: CustodyError) -> JSONResponse:
+    async def _custody(request: Request, exc: CustodyError) -> Response:
+        from api.web.render import error_page, is_html_path, redirect
+        from api.web.session import LoginRequired
+
+        if is_html_path(request.url.path):
+            if isinstance(exc, LoginRequired):
+                return redirect(exc.location)
+            return error_page(request, exc.status, exc.code, exc.message)
         headers: dict[str, str] = {}
         if isinstance(exc, Unauthenticated):
             headers["WWW-Authenticate"] = "Bearer"
@@ -42,17 +49,26 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         code, message = _describe(list(exc.errors()))
+        if code != "malformed_json":
+            from api.web.render import error_page, is_html_path
+
+            if is_html_path(request.url.path):
+                return error_page(request, 422, code, message)
         return JSONResponse(error_body(code, message), status_code=400 if code == "malformed_json" else 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated", 403: "forbidden"}
         code = codes.get(exc.status_code, "http_error")
         message = str(exc.detail) if exc.detail else code
         if exc.status_code == 404 and message == "Not Found":
             message = "No such route; see /docs for the API."
+            from api.web.render import error_page, is_html_path
+
+            if is_html_path(request.url.path):
+                return error_page(request, 404, code, "There is no such page. Check the address.")
         return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)

@@ -83,6 +83,9 @@ class CameraOut(Out):
     active: bool
     created_at: datetime
     updated_at: datetime
+    view_description: str = ""
+    clock_offset_s: int | None = None
+    approved_at: datetime | None = None
 
 
 class CameraHitOut(Out):
@@ -116,6 +119,26 @@ class CaseOut(Out):
     agency: str
     created_by: str
     created_at: datetime
+
+
+class ShareIn(Strict):
+    agency: str = Field(min_length=1, max_length=32)
+    username: str | None = Field(default=None, max_length=64, description="Only this user of the agency")
+    expires_at: datetime
+    reason: str = Field(default="", max_length=500)
+
+
+class ShareOut(Out):
+    id: str
+    case_id: str
+    agency: str
+    user_id: str | None
+    reason: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    state: str
 
 
 class AlertIn(Strict):

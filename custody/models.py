@@ -77,7 +77,15 @@ class Owner(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=32)
     registration_consent_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
-    created_by: str | None = Field(default=None, max_length=36)
+    created_by: str | None = Field(default=None, max_length=36)  # staff user; None when self-registered
+    business_name: str | None = Field(default=None, max_length=200)
+    #: The program terms the owner accepted (registration_consent_at says when). Staff-registered
+    #: owners accepted them on paper: "staff-recorded".
+    terms_version: str = Field(default="staff-recorded", max_length=32)
+    #: When the owner proved the email address is theirs. Until then nothing of theirs is searchable.
+    confirmed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    #: When the owner left the program: every camera left search at that moment.
+    withdrawn_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class Camera(SQLModel, table=True):
@@ -97,6 +105,13 @@ class Camera(SQLModel, table=True):
     active: bool = Field(default=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    view_description: str = Field(default="", max_length=500)  # what the camera sees
+    #: Recorder clock minus true time, in seconds, when the owner knows it (a clock 90 s fast: 90).
+    clock_offset_s: int | None = Field(default=None)
+    #: Integrated cameras are pulled without the owner only once staff approved them; until then an
+    #: alert asks the owner like any registered camera. Staff-registered cameras are approved at once.
+    approved_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    approved_by: str | None = Field(default=None, max_length=36)
 
 
 class LedgerEntry(SQLModel, table=True):
@@ -264,3 +279,63 @@ class SentEmail(SQLModel, table=True):
     request_id: str = Field(max_length=36, index=True)
     message_id: str = Field(max_length=300)
     sent_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class OwnerToken(SQLModel, table=True):
+    """A single-use emailed link for a resident: confirm the address, or sign in. Stored as a hash."""
+
+    __tablename__ = "owner_tokens"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    owner_id: str = Field(foreign_key="owners.id", max_length=36, index=True)
+    purpose: str = Field(max_length=16)  # confirm | login
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class SignupAttempt(SQLModel, table=True):
+    """One sign-up or sign-in-link request, counted per address and per client to throttle abuse."""
+
+    __tablename__ = "signup_attempts"
+    __table_args__ = (
+        sa.Index("ix_signup_attempts_email_at", "email", "at"),
+        sa.Index("ix_signup_attempts_client_at", "client", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254)
+    client: str = Field(max_length=64)
+    at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class CaseShare(SQLModel, table=True):
+    """Read-only access to a case for another agency (or one user of it) until `expires_at`, unless
+    revoked first. Granting and revoking are ledger events; the row is never deleted."""
+
+    __tablename__ = "case_shares"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    case_id: str = Field(foreign_key="cases.id", max_length=36, index=True)
+    agency: str = Field(foreign_key="agencies.code", max_length=32, index=True)
+    user_id: str | None = Field(default=None, foreign_key="users.id", max_length=36)
+    reason: str = Field(default="", max_length=500)
+    created_by: str = Field(max_length=36)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    revoked_by: str | None = Field(default=None, max_length=36)
+
+
+class WebSession(SQLModel, table=True):
+    """A browser session of the web console (staff) or of a resident. The cookie holds a random
+    token; only its hash is stored, with the session's CSRF token, so logging out ends it at once."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=16)  # staff | resident
+    subject_id: str = Field(max_length=36, index=True)  # users.id or owners.id
+    csrf: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime)

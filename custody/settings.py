@@ -116,6 +116,33 @@ class Settings(BaseSettings):
         60, ge=1, description="Heartbeat timeout of long activities: how soon a dead worker's work is retried"
     )
 
+    # --- web console and residents ----------------------------------------------------------------
+    session_ttl_s: int = Field(28800, ge=60, description="Lifetime of a web console or resident session")
+    cookie_secure: bool | None = Field(
+        None, description="Mark session cookies Secure (default: when the public URL is https)"
+    )
+    map_tile_url: str = Field(
+        "",
+        description="Map tile URL template ({z}/{x}/{y}); empty: maps show pins on a plain grid, no tiles",
+    )
+    map_attribution: str = Field("", description="Attribution shown under the map tiles")
+    map_center: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [38.9072, -77.0369], description="Map centre 'lat,lon' when nothing is set"
+    )
+    terms_version: str = Field("2026-11", description="Version of the program terms residents accept")
+    signup_link_ttl_s: int = Field(
+        86400, ge=60, description="Lifetime of a resident's email confirmation link"
+    )
+    login_link_ttl_s: int = Field(900, ge=60, description="Lifetime of a resident's emailed sign-in link")
+    signup_max_per_email: int = Field(3, ge=1, description="Sign-ups / sign-in links per address per window")
+    signup_max_per_client: int = Field(
+        10, ge=1, description="Sign-ups / sign-in links per client IP per window"
+    )
+    signup_window_s: int = Field(3600, ge=1, description="Window of the sign-up throttle")
+    share_max_days: int = Field(
+        180, ge=1, description="Longest a case may be shared before it must be renewed"
+    )
+
     # --- embedded launcher -----------------------------------------------------------------------
     demo_users: bool = Field(True, description="Create one demo user per role in dev mode")
 
@@ -134,10 +161,22 @@ class Settings(BaseSettings):
             return [value]
         return value
 
+    @field_validator("map_center", mode="before")
+    @classmethod
+    def _parse_center(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return [float(p) for p in value.split(",")]
+            except ValueError as exc:
+                raise ValueError(f"CUSTODY_MAP_CENTER must be 'lat,lon', got {value!r}") from exc
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if any(r <= 0 for r in self.reminders_s):
             raise ValueError("CUSTODY_REMINDERS_S offsets must be positive")
+        if len(self.map_center) != 2:
+            raise ValueError("CUSTODY_MAP_CENTER must be 'lat,lon'")
         return self
 
     # --- derived ---------------------------------------------------------------------------------
@@ -154,6 +193,12 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return (self.public_url or self.api_url).rstrip("/")
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.base_url.startswith("https://")
 
     @property
     def temporal_address(self) -> str:

@@ -84,6 +84,7 @@ class DecisionInput:
 @dataclass
 class ActorInput:
     actor: str
+    reason: str = ""  # shown in the request's history; default: cancelled by the investigator
 
 
 def request_search_attributes(
@@ -196,6 +197,7 @@ class FootageRequestWorkflow(_RequestBase):
         self.status = "requested"
         self.decision: DecisionInput | None = None
         self.cancel_by: str | None = None
+        self.cancel_reason = ""
         self.complete_by: str | None = None
 
     @workflow.run
@@ -274,7 +276,7 @@ class FootageRequestWorkflow(_RequestBase):
             "cancelled",
             "cancelled",
             "request_cancelled",
-            "cancelled by the investigator",
+            self.cancel_reason or "cancelled by the investigator",
             actor=self.cancel_by or "",
         )
         return "cancelled"
@@ -318,6 +320,7 @@ class FootageRequestWorkflow(_RequestBase):
     @workflow.update
     async def cancel(self, inp: ActorInput) -> str:
         self.cancel_by = inp.actor
+        self.cancel_reason = inp.reason
         await workflow.wait_condition(lambda: self.status == "cancelled")
         return self.status
 

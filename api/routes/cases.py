@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
+from sqlmodel import Session
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError
@@ -29,9 +30,10 @@ from api.temporal import temporal_client, update_error
 from custody.errors import Conflict
 from custody.ledger.entries import CustodyEvent, EventType
 from custody.ledger.store import Ledger
-from custody.models import TERMINAL_STATUSES, Evidence, User
+from custody.models import TERMINAL_STATUSES, Case, Evidence, FootageRequest, Incident, User
 from custody.services import cases as case_svc
 from custody.services import requests as svc
+from custody.settings import Settings
 from storage.s3 import make_client
 from workflows.requests import (
     AGENCY,
@@ -70,8 +72,27 @@ def list_cases(user: CaseReader, session: SessionDep, limit: Limit = 100, offset
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut)
-def get_case(case_id: str, user: CaseReader, session: SessionDep) -> CaseOut:
-    return CaseOut.model_validate(case_svc.get_case(session=session, user=user, case_id=case_id))
+def get_case(case_id: str, user: CaseReader, session: SessionDep, request: Request) -> CaseOut:
+    """The case. Reading it through a share is a custody event."""
+    access = case_svc.case_access(session=session, user=user, case_id=case_id)
+    record_share_view(_ledger(request), user, access, "case record viewed")
+    return CaseOut.model_validate(access.case)
+
+
+def record_share_view(ledger: Ledger, user: User, access: case_svc.CaseAccess, detail: str) -> None:
+    """Another agency reading a case through a share leaves a `case_viewed` entry (own-agency reads
+    of the case record do not; every evidence view and download does, for everyone)."""
+    if access.share is not None:
+        ledger.record(
+            CustodyEvent(
+                EventType.case_viewed,
+                actor=user.id,
+                agency=user.agency,
+                case_id=access.case.id,
+                detail=detail + access.via_share,
+            ),
+            idempotency_key=f"{EventType.case_viewed}:{uuid.uuid4()}",
+        )
 
 
 @router.post("/cases/{case_id}/alerts", status_code=202, response_model=AlertOut, dependencies=json_body)
@@ -84,7 +105,16 @@ async def post_alert(
     request: Request,
 ) -> AlertOut:
     """Ask every registered camera in range for the window's footage (integrated cameras are pulled)."""
-    case = case_svc.get_case(session=session, user=user, case_id=case_id)
+    case = case_svc.get_case_for_write(session=session, user=user, case_id=case_id)
+    incident, reqs = await start_alert(request, session, settings, user, case, body)
+    return AlertOut(incident_id=incident.id, requests=[RequestBrief.model_validate(r) for r in reqs])
+
+
+async def start_alert(
+    request: Request, session: Session, settings: Settings, user: User, case: Case, body: AlertIn
+) -> tuple[Incident, list[FootageRequest]]:
+    """Record the alert and its requests, write `request_created` for each new one, then start the
+    incident's workflow. Shared by the JSON API and the console's alert form."""
     incident, reqs = svc.create_alert(
         session=session,
         user=user,
@@ -136,7 +166,7 @@ async def post_alert(
                 [SearchAttributePair(CASE_ID, case.id), SearchAttributePair(AGENCY, case.agency)]
             ),
         )
-    return AlertOut(incident_id=incident.id, requests=[RequestBrief.model_validate(r) for r in reqs])
+    return incident, reqs
 
 
 @router.get("/cases/{case_id}/requests", response_model=list[RequestListItem])
@@ -157,6 +187,7 @@ async def cancel_request(
     request_id: str, user: StaffWriter, session: SessionDep, request: Request
 ) -> dict[str, str]:
     req = svc.get_request(session=session, user=user, request_id=request_id)
+    case_svc.get_case_for_write(session=session, user=user, case_id=req.case_id)
     if req.status in TERMINAL_STATUSES:
         raise Conflict(f"This request has already ended ({req.status}); there is nothing to cancel.")
     if req.kind != "registered":
@@ -180,12 +211,16 @@ def list_evidence(case_id: str, user: CaseReader, session: SessionDep) -> list[E
 def get_evidence(evidence_id: str, user: CaseReader, session: SessionDep, request: Request) -> EvidenceOut:
     """The evidence's record. Viewing it is a custody event."""
     ev = svc.get_evidence(session=session, user=user, evidence_id=evidence_id)
-    _record_access(request, user, ev, EventType.evidence_viewed, "record viewed")
+    _record_access(request, session, user, ev, EventType.evidence_viewed, "record viewed")
     return EvidenceOut.model_validate(ev)
 
 
-def _record_access(request: Request, user: User, ev: Evidence, event: EventType, detail: str) -> None:
-    """Every view and download of evidence is its own custody event (a fresh idempotency key each)."""
+def _record_access(
+    request: Request, session: Session, user: User, ev: Evidence, event: EventType, detail: str
+) -> None:
+    """Every view and download of evidence is its own custody event (a fresh idempotency key each),
+    naming the share when it went through one."""
+    access = case_svc.case_access(session=session, user=user, case_id=ev.case_id)
     _ledger(request).record(
         CustodyEvent(
             event,
@@ -195,7 +230,7 @@ def _record_access(request: Request, user: User, ev: Evidence, event: EventType,
             request_id=ev.request_id,
             evidence_id=ev.id,
             sha256=ev.sha256,
-            detail=detail,
+            detail=detail + access.via_share,
         ),
         idempotency_key=f"{event}:{uuid.uuid4()}",
     )
@@ -211,7 +246,7 @@ def download_evidence(
         raise Conflict(f"This file is {ev.status}, not verified; only verified evidence can be downloaded.")
     s3 = make_client(settings)
     obj = s3.get_object(settings.s3_bucket, ev.object_key, version_id=ev.version_id)
-    _record_access(request, user, ev, EventType.evidence_downloaded, f"downloaded by {user.role}")
+    _record_access(request, session, user, ev, EventType.evidence_downloaded, f"downloaded by {user.role}")
 
     def body() -> Iterator[bytes]:
         try:

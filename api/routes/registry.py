@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from api.deps import SessionDep, SettingsDep, StaffWriter, require_json
+from api.deps import AdminOnly, SessionDep, SettingsDep, StaffWriter, require_json
 from api.schemas import CameraHitOut, CameraIn, CameraOut, CameraPatch, OwnerIn, OwnerOut
 from custody.services import registry
 
@@ -40,7 +40,7 @@ def get_owner(owner_id: str, _: StaffWriter, session: SessionDep) -> OwnerOut:
 
 
 @router.post("/cameras", status_code=201, response_model=CameraOut, dependencies=json_body)
-def create_camera(body: CameraIn, _: StaffWriter, session: SessionDep) -> CameraOut:
+def create_camera(body: CameraIn, user: StaffWriter, session: SessionDep) -> CameraOut:
     camera = registry.create_camera(
         session=session,
         owner_id=body.owner_id,
@@ -49,8 +49,17 @@ def create_camera(body: CameraIn, _: StaffWriter, session: SessionDep) -> Camera
         lon=body.lon,
         kind=body.kind,
         pull_url=body.pull_url,
+        approved_by=user.id,
     )
     return CameraOut.model_validate(camera)
+
+
+@router.post("/cameras/{camera_id}/approve", response_model=CameraOut)
+def approve_camera(camera_id: str, user: AdminOnly, session: SessionDep) -> CameraOut:
+    """Approve a self-registered integrated camera: alerts pull it from then on."""
+    return CameraOut.model_validate(
+        registry.approve_camera(session=session, camera_id=camera_id, approved_by=user.id)
+    )
 
 
 @router.get("/cameras/search", response_model=list[CameraHitOut])

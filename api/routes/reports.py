@@ -58,10 +58,11 @@ async def _bundle_for(
     """Record that the case's custody record is being produced (a ledger event of its own), then
     build the bundle under a checkpoint that covers that event's predecessors."""
     facts = _facts(session, user, case_id, request.app.state.settings.report_pseudonymise_owners)
+    via = case_svc.case_access(session=session, user=user, case_id=case_id).via_share
     ledger: Ledger = request.app.state.ledger
     await asyncio.to_thread(
         ledger.record,
-        CustodyEvent(event, actor=user.id, agency=user.agency, case_id=case_id, detail=detail),
+        CustodyEvent(event, actor=user.id, agency=user.agency, case_id=case_id, detail=detail + via),
         idempotency_key=f"{event}:{uuid.uuid4()}",
     )
     bundle, _ = await asyncio.to_thread(build_bundle, ledger, facts)

@@ -39,6 +39,7 @@ class EventType(StrEnum):
     report_generated = "report_generated"
     bundle_generated = "bundle_generated"
     case_shared = "case_shared"
+    case_viewed = "case_viewed"  # through a share: another agency read the case
     share_revoked = "share_revoked"
     checkpoint_signed = "checkpoint_signed"
 

@@ -23,12 +23,17 @@ EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 PHONE_RE = re.compile(r"^\+?[0-9 ()./-]{5,32}$")
 
 
-def _check_email(email: str) -> str:
+def check_email(email: str) -> str:
     email = email.strip()
     if not EMAIL_RE.match(email) or len(email) > 254:
         raise Unprocessable(f"{email!r} is not an email address; give one the owner reads.")
     local, domain = email.rsplit("@", 1)
     return f"{local}@{domain.lower()}"
+
+
+def check_phone(phone: str) -> None:
+    if not PHONE_RE.match(phone.strip()):
+        raise Unprocessable(f"{phone!r} is not a phone number; use digits, spaces, +, -, ( and ).")
 
 
 def create_owner(
@@ -37,12 +42,20 @@ def create_owner(
     name = name.strip()
     if not name:
         raise Unprocessable("The owner's name is empty; give the name the owner registered with.")
-    email = _check_email(email)
-    if phone is not None and not PHONE_RE.match(phone.strip()):
-        raise Unprocessable(f"{phone!r} is not a phone number; use digits, spaces, +, -, ( and ).")
+    email = check_email(email)
+    if phone is not None:
+        check_phone(phone)
     if session.exec(select(Owner).where(sa.func.lower(Owner.email) == email.lower())).first():
         raise Conflict(f"An owner with email {email} is registered already; add cameras to that owner.")
-    owner = Owner(name=name, email=email, phone=phone.strip() if phone else None, created_by=created_by)
+    if len(name) > 200:
+        raise Unprocessable("Keep the name to 200 characters.")
+    owner = Owner(
+        name=name,
+        email=email,
+        phone=phone.strip() if phone else None,
+        created_by=created_by,
+        confirmed_at=utcnow(),  # staff registered them in person; self sign-up clears this
+    )
     session.add(owner)
     try:
         session.flush()
@@ -70,7 +83,7 @@ def _check_point(lat: float, lon: float) -> None:
         raise Unprocessable(problem)
 
 
-def _check_camera_fields(kind: str, pull_url: str | None) -> None:
+def check_camera_fields(kind: str, pull_url: str | None) -> None:
     if kind not in CameraKind.__members__:
         raise Unprocessable(f"kind must be 'registered' or 'integrated', got {kind!r}.")
     if pull_url is not None and not re.match(r"^https?://[^\s]+$", pull_url):
@@ -88,18 +101,27 @@ def create_camera(
     lon: float,
     kind: str,
     pull_url: str | None,
+    approved_by: str | None = None,
 ) -> Camera:
     label = label.strip()
     if not label:
         raise Unprocessable("The camera label is empty; describe where it is or what it sees.")
     _check_point(lat, lon)
-    _check_camera_fields(kind, pull_url)
+    check_camera_fields(kind, pull_url)
     if session.get(Owner, owner_id) is None:
         raise Unprocessable(
             f"No owner {owner_id}; register the owner first with POST /owners.", code="unknown_owner"
         )
     camera = Camera(
-        owner_id=owner_id, label=label, lat=lat, lon=lon, lat_cell=lat_cell(lat), kind=kind, pull_url=pull_url
+        owner_id=owner_id,
+        label=label,
+        lat=lat,
+        lon=lon,
+        lat_cell=lat_cell(lat),
+        kind=kind,
+        pull_url=pull_url,
+        approved_at=utcnow(),  # registered by staff: approved as it is created
+        approved_by=approved_by,
     )
     session.add(camera)
     session.flush()
@@ -142,7 +164,7 @@ def update_camera(
     new_kind = camera.kind if kind is None else kind
     new_pull = None if clear_pull_url else (pull_url if pull_url is not None else camera.pull_url)
     _check_point(new_lat, new_lon)
-    _check_camera_fields(new_kind, new_pull)
+    check_camera_fields(new_kind, new_pull)
     if label is not None:
         if not label.strip():
             raise Unprocessable("The camera label is empty; describe where it is or what it sees.")
@@ -176,6 +198,7 @@ class CameraHit:
     lon: float
     pull_url: str | None
     distance_m: float
+    approved: bool = True  # False: an integrated camera staff have not approved yet (asked, not pulled)
 
 
 def search_cameras(
@@ -199,7 +222,17 @@ def search_cameras(
     t = Camera.__table__.c  # type: ignore[attr-defined]
     distance = _sql_haversine_m(t.lat, t.lon, lat, lon).label("distance_m")
     inner = (
-        sa.select(t.id, t.owner_id, t.label, t.kind, t.lat, t.lon, t.pull_url, distance)
+        sa.select(
+            t.id,
+            t.owner_id,
+            t.label,
+            t.kind,
+            t.lat,
+            t.lon,
+            t.pull_url,
+            distance,
+            t.approved_at.is_not(None).label("approved"),
+        )
         .where(
             t.lat_cell.in_(box.cells()),
             t.lon.between(box.min_lon, box.max_lon),
@@ -215,6 +248,21 @@ def search_cameras(
         .limit(limit)
     )
     return [CameraHit(*row) for row in session.execute(stmt)]
+
+
+def approve_camera(*, session: Session, camera_id: str, approved_by: str) -> Camera:
+    """Staff approve an integrated camera's pull source: from now on alerts pull it directly."""
+    camera = get_camera(session=session, camera_id=camera_id)
+    if camera.kind != CameraKind.integrated:
+        raise Conflict("Only integrated cameras need approval; registered cameras are asked each time.")
+    if not camera.active:
+        raise Conflict("This camera was removed from the program; it cannot be approved.")
+    if camera.approved_at is None:
+        camera.approved_at = utcnow()
+        camera.approved_by = approved_by
+        session.add(camera)
+        session.flush()
+    return camera
 
 
 def _sql_haversine_m(

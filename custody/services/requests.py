@@ -21,6 +21,7 @@ from custody.geo import validate_point
 from custody.models import (
     TERMINAL_STATUSES,
     Camera,
+    CameraKind,
     Case,
     ConsentToken,
     Evidence,
@@ -108,7 +109,8 @@ def create_alert(
             case_id=case.id,
             incident_id=incident.id,
             camera_id=hit.id,
-            kind=hit.kind,
+            # an integrated camera is pulled only once staff approved it; until then its owner is asked
+            kind=hit.kind if hit.approved else CameraKind.registered,
             window_start=window_start,
             window_end=window_end,
         )

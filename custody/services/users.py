@@ -102,3 +102,35 @@ def ensure_demo_users(*, session: Session, passwords: dict[str, str], agency: st
             create_user(session=session, username=username, password=password, role=role, agency=agency)
         out[role] = username
     return out
+
+
+AGENCY_CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,31}$")
+
+
+def create_agency(*, session: Session, code: str, name: str) -> Agency:
+    """A partner agency joining the program (admins)."""
+    code, name = code.strip().upper(), name.strip()
+    if not AGENCY_CODE_RE.match(code):
+        raise Unprocessable("Agency codes are 2-32 characters of A-Z, 0-9 and '-', such as 'MTPD'.")
+    if not name or len(name) > 200:
+        raise Unprocessable("Give the agency's full name (at most 200 characters).")
+    if session.get(Agency, code) is not None:
+        raise Conflict(f"Agency {code} exists already.")
+    agency = Agency(code=code, name=name)
+    session.add(agency)
+    session.flush()
+    return agency
+
+
+def list_users(*, session: Session) -> list[User]:
+    return list(session.exec(select(User).order_by(col(User.agency), col(User.username))).all())
+
+
+def set_active(*, session: Session, user_id: str, active: bool, by: User) -> User:
+    user = get_user(session=session, user_id=user_id)
+    if user.id == by.id and not active:
+        raise Conflict("You cannot disable your own account; ask another administrator.")
+    user.active = active
+    session.add(user)
+    session.flush()
+    return user

@@ -1,0 +1,149 @@
+"""Administrators' pages: staff users, agencies, and the camera registry with its owners (where
+self-registered integrated cameras are approved)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlmodel import Session, col, select
+
+from api.deps import SessionDep
+from api.web.render import page, redirect
+from api.web.session import StaffSession, check_csrf
+from custody.errors import CustodyError, Forbidden
+from custody.models import Camera, Owner, Role, User
+from custody.services import registry
+from custody.services import users as user_svc
+
+router = APIRouter(include_in_schema=False, prefix="/console/admin")
+
+
+def _admin(user: User) -> None:
+    if user.role != "admin":
+        raise Forbidden("These pages are for administrators.")
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v.strip() for k, v in form.items() if isinstance(v, str)}
+
+
+def _users_page(
+    request: Request, session: Session, staff: tuple[User, Any], status: int = 200, **extra: Any
+) -> Response:
+    user, web = staff
+    return page(
+        request,
+        "web/admin_users.html",
+        status=status,
+        user=user,
+        web=web,
+        users=user_svc.list_users(session=session),
+        agencies=user_svc.list_agencies(session=session),
+        roles=list(Role.__members__),
+        notice=request.query_params.get("notice"),
+        **extra,
+    )
+
+
+@router.get("/users")
+def users_page(request: Request, session: SessionDep, staff: StaffSession) -> Response:
+    _admin(staff[0])
+    return _users_page(request, session, staff)
+
+
+@router.post("/users")
+async def create_user(request: Request, session: SessionDep, staff: StaffSession) -> Response:
+    _admin(staff[0])
+    await check_csrf(request, staff[1])
+    form = await _form(request)
+    try:
+        user_svc.create_user(
+            session=session,
+            username=form.get("username", ""),
+            password=form.get("password", ""),
+            role=form.get("role", ""),
+            agency=form.get("agency", ""),
+        )
+    except CustodyError as exc:
+        form.pop("password", None)
+        return _users_page(request, session, staff, status=exc.status, error=exc.message, form=form)
+    return redirect("/console/admin/users?notice=created")
+
+
+@router.post("/users/{user_id}/active")
+async def set_active(user_id: str, request: Request, session: SessionDep, staff: StaffSession) -> Response:
+    _admin(staff[0])
+    await check_csrf(request, staff[1])
+    form = await _form(request)
+    user_svc.set_active(session=session, user_id=user_id, active=form.get("active") == "true", by=staff[0])
+    return redirect("/console/admin/users?notice=updated")
+
+
+def _agencies_page(
+    request: Request, session: Session, staff: tuple[User, Any], status: int = 200, **extra: Any
+) -> Response:
+    user, web = staff
+    return page(
+        request,
+        "web/admin_agencies.html",
+        status=status,
+        user=user,
+        web=web,
+        agencies=user_svc.list_agencies(session=session),
+        notice=request.query_params.get("notice"),
+        **extra,
+    )
+
+
+@router.get("/agencies")
+def agencies_page(request: Request, session: SessionDep, staff: StaffSession) -> Response:
+    _admin(staff[0])
+    return _agencies_page(request, session, staff)
+
+
+@router.post("/agencies")
+async def create_agency(request: Request, session: SessionDep, staff: StaffSession) -> Response:
+    _admin(staff[0])
+    await check_csrf(request, staff[1])
+    form = await _form(request)
+    try:
+        user_svc.create_agency(session=session, code=form.get("code", ""), name=form.get("name", ""))
+    except CustodyError as exc:
+        return _agencies_page(request, session, staff, status=exc.status, error=exc.message, form=form)
+    return redirect("/console/admin/agencies?notice=created")
+
+
+@router.get("/cameras")
+def cameras_page(request: Request, session: SessionDep, staff: StaffSession, q: str = "") -> Response:
+    user, web = staff
+    _admin(user)
+    stmt = select(Camera, Owner).join(Owner, col(Owner.id) == col(Camera.owner_id))
+    q = q.strip()[:100]
+    if q:
+        like = f"%{q.lower()}%"
+        stmt = stmt.where(
+            col(Camera.label).ilike(like) | col(Owner.name).ilike(like) | col(Owner.email).ilike(like)
+        )
+    rows = session.exec(
+        stmt.order_by(col(Camera.active).desc(), col(Camera.created_at).desc()).limit(500)
+    ).all()
+    return page(
+        request,
+        "web/admin_cameras.html",
+        user=user,
+        web=web,
+        rows=rows,
+        q=q,
+        notice=request.query_params.get("notice"),
+    )
+
+
+@router.post("/cameras/{camera_id}/approve")
+async def approve(camera_id: str, request: Request, session: SessionDep, staff: StaffSession) -> Response:
+    _admin(staff[0])
+    await check_csrf(request, staff[1])
+    registry.approve_camera(session=session, camera_id=camera_id, approved_by=staff[0].id)
+    return redirect("/console/admin/cameras?notice=approved")

@@ -1,0 +1,194 @@
+"""The auditor's pages: the latest signed checkpoint, the log's growth, consistency between any two
+checkpoints (RFC 9162 §2.1.4), entries searchable by case, and the export for offline checks."""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from api.deps import SessionDep
+from api.web.render import page
+from api.web.session import StaffSession
+from custody.errors import Forbidden
+from custody.ledger.merkle import ProofError, verify_consistency
+from custody.ledger.note import NoteError, open_checkpoint
+from custody.ledger.store import Ledger, LedgerRangeError, SignedCheckpoint
+from custody.models import User
+
+router = APIRouter(include_in_schema=False)
+AUDITORS = ("auditor", "admin")
+CHART_W, CHART_H, PAD = 640, 200, 36
+
+
+def _auditor(user: User) -> None:
+    if user.role not in AUDITORS:
+        raise Forbidden("The ledger pages are for auditors and administrators.")
+
+
+def _ledger(request: Request) -> Ledger:
+    ledger: Ledger = request.app.state.ledger
+    return ledger
+
+
+def _chart(points: list[SignedCheckpoint]) -> dict[str, Any]:
+    """An SVG polyline of tree size over time (at most 200 points), drawn by the template."""
+    if not points:
+        return {"points": "", "dots": [], "labels": []}
+    step = max(1, len(points) // 200)
+    sample = points[::step]
+    if sample[-1] is not points[-1]:
+        sample.append(points[-1])
+    t0, t1 = sample[0].created_at.timestamp(), sample[-1].created_at.timestamp()
+    top = max(p.tree_size for p in sample) or 1
+    span = (t1 - t0) or 1.0
+
+    def xy(p: SignedCheckpoint) -> tuple[float, float]:
+        x = (
+            PAD + (p.created_at.timestamp() - t0) / span * (CHART_W - 2 * PAD)
+            if len(sample) > 1
+            else CHART_W / 2
+        )
+        y = CHART_H - PAD - p.tree_size / top * (CHART_H - 2 * PAD)
+        return round(x, 1), round(y, 1)
+
+    coords = [xy(p) for p in sample]
+    return {
+        "points": " ".join(f"{x},{y}" for x, y in coords),
+        "dots": coords[-30:],
+        "top": top,
+        "first": sample[0].created_at,
+        "last": sample[-1].created_at,
+    }
+
+
+def _consistency(ledger: Ledger, first: int, second: int) -> dict[str, Any]:
+    """Check that the log at `second` extends the log at `first`, as an auditor would offline:
+    1. both checkpoints open under the ledger's public key (C2SP signed note);
+    2. the consistency proof between their sizes comes from the log (RFC 9162 §2.1.4.1);
+    3. the proof leads from the first root to the second (RFC 9162 §2.1.4.2)."""
+    steps: list[tuple[bool, str]] = []
+    result: dict[str, Any] = {"first": first, "second": second, "steps": steps, "ok": False}
+    if first > second:
+        first, second = second, first
+        result.update(first=first, second=second)
+    a, b = ledger.checkpoint_at(first), ledger.checkpoint_at(second)
+    if a is None or b is None:
+        missing = first if a is None else second
+        steps.append((False, f"No checkpoint was signed at tree size {missing}; pick sizes from the list."))
+        return result
+    try:
+        ca = open_checkpoint(a.note, ledger.verifier)
+        cb = open_checkpoint(b.note, ledger.verifier)
+    except NoteError as exc:
+        steps.append((False, f"A checkpoint's signature does not verify under the ledger key: {exc}"))
+        return result
+    steps.append(
+        (True, f"Both checkpoints are signed by {ledger.verifier.name} (key {ledger.verifier.key_id.hex()}).")
+    )
+    if first == 0:
+        steps.append((True, "The empty log (size 0) is a prefix of every log: nothing to prove."))
+        result["ok"] = True
+        return result
+    try:
+        proof = ledger.consistency_proof(first, second)
+    except LedgerRangeError as exc:
+        steps.append((False, f"The log could not produce a proof: {exc}"))
+        return result
+    steps.append((True, f"The log gave a consistency proof of {len(proof)} hash(es)."))
+    try:
+        verify_consistency(first, second, ca.root, cb.root, proof)
+    except ProofError as exc:
+        steps.append((False, f"The proof does not hold: {exc}"))
+        return result
+    steps.append(
+        (True, f"The tree of {second} entries contains the tree of {first} unchanged (RFC 9162 §2.1.4.2).")
+    )
+    result["ok"] = True
+    return result
+
+
+@router.get("/console/ledger")
+def ledger_page(
+    request: Request,
+    staff: StaffSession,
+    first: int | None = Query(default=None, ge=0),
+    second: int | None = Query(default=None, ge=0),
+) -> Response:
+    user, web = staff
+    _auditor(user)
+    ledger = _ledger(request)
+    latest = ledger.sign_checkpoint() or ledger.latest_checkpoint()
+    all_cps = ledger.checkpoints()
+    check = _consistency(ledger, first, second) if first is not None and second is not None else None
+    return page(
+        request,
+        "web/ledger.html",
+        user=user,
+        web=web,
+        latest=latest,
+        checkpoints=list(reversed(all_cps))[:200],
+        total=len(all_cps),
+        chart=_chart(all_cps),
+        size=(CHART_W, CHART_H, PAD),
+        check=check,
+        public_key=ledger.verifier.encode(),
+        first=first,
+        second=second,
+    )
+
+
+@router.get("/console/ledger/entries")
+def entries_page(
+    request: Request,
+    staff: StaffSession,
+    case_id: str = Query(default="", max_length=36),
+    start: int | None = Query(default=None, ge=0),
+) -> Response:
+    user, web = staff
+    _auditor(user)
+    ledger = _ledger(request)
+    size = ledger.size()
+    case_id = case_id.strip()
+    if case_id:
+        rows = ledger.entries_for(case_id=case_id)[-500:]
+        page_start = None
+    else:
+        page_start = max(0, size - 100) if start is None else min(start, max(0, size - 1))
+        rows = ledger.entries(page_start, page_start + 100)
+    entries = [(i, json.loads(data)) for i, data in rows]
+    return page(
+        request,
+        "web/ledger_entries.html",
+        user=user,
+        web=web,
+        entries=list(reversed(entries)),
+        size=size,
+        case_id=case_id,
+        start=page_start,
+    )
+
+
+@router.get("/console/ledger/export.zip")
+def export_zip(request: Request, staff: StaffSession, session: SessionDep) -> Response:
+    """The same files as `custody ledger export`, zipped: verify them with `custody ledger verify`."""
+    _auditor(staff[0])
+    ledger = _ledger(request)
+    buf = io.BytesIO()
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = ledger.export(Path(tmp))
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(Path(tmp).rglob("*")):
+                if path.is_file():
+                    zf.write(path, f"ledger-{checkpoint.tree_size}/{path.relative_to(tmp)}")
+    return Response(
+        buf.getvalue(),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="custody-ledger-{checkpoint.tree_size}.zip"'},
+    )

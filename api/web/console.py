@@ -1,0 +1,443 @@
+"""The staff console: sign-in, cases, alerts with a map, requests with live status, evidence,
+reports and sharing. Routes parse the form, authorize and call the same services (and the same
+route functions) as the JSON API, so the browser and the API cannot drift apart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+from sqlmodel import Session, col, select
+
+from api.deps import SessionDep, SettingsDep
+from api.routes import cases as case_routes
+from api.routes import reports as report_routes
+from api.routes.shares import record_share_event
+from api.schemas import AlertIn
+from api.web.render import page, redirect
+from api.web.session import (
+    STAFF_COOKIE,
+    StaffSession,
+    check_csrf,
+    check_form_token,
+    clear_cookie,
+    form_token,
+    keep_form_cookie,
+    safe_next,
+    set_cookie,
+)
+from custody.errors import CustodyError, Forbidden, Unprocessable
+from custody.ledger.entries import EventType
+from custody.models import Agency, Camera, CaseShare, FootageRequest, User
+from custody.services import cases as case_svc
+from custody.services import registry, websessions
+from custody.services import requests as svc
+from custody.services.users import authenticate, list_agencies
+from custody.timeutil import rfc3339
+
+router = APIRouter(include_in_schema=False)
+WRITERS = ("investigator", "admin")
+HOME = {
+    "investigator": "/console/cases",
+    "prosecutor": "/console/cases",
+    "auditor": "/console/ledger",
+    "admin": "/console/admin/users",
+}
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v.strip() for k, v in form.items() if isinstance(v, str)}
+
+
+# --- sign-in ----------------------------------------------------------------------------------
+
+
+@router.get("/")
+def root() -> Response:
+    return redirect("/console")
+
+
+@router.get("/login")
+def login_page(request: Request, settings: SettingsDep, next: str = "/console") -> Response:
+    form_token(request)
+    return keep_form_cookie(
+        request, page(request, "web/login.html", next=safe_next(next, "/console")), settings
+    )
+
+
+@router.post("/login")
+async def login(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    await check_form_token(request)
+    form = await _form(request)
+    form_token(request)
+    next_path = safe_next(form.get("next"), "/console")
+    try:
+        user = authenticate(
+            session=session,
+            username=form.get("username", ""),
+            password=form.get("password", ""),
+            client=request.client.host if request.client else "unknown",
+            max_failures=settings.login_max_failures,
+            window_s=settings.login_window_s,
+        )
+    except CustodyError as exc:
+        return page(
+            request,
+            "web/login.html",
+            status=exc.status,
+            error=exc.message,
+            next=next_path,
+            username=form.get("username", ""),
+        )
+    raw, _ = websessions.start(
+        session=session, kind=websessions.STAFF, subject_id=user.id, ttl_s=settings.session_ttl_s
+    )
+    response = redirect(next_path if next_path != "/console" else HOME.get(user.role, "/console/cases"))
+    set_cookie(response, STAFF_COOKIE, raw, settings, max_age=settings.session_ttl_s)
+    return response
+
+
+@router.post("/logout")
+async def logout(
+    request: Request, session: SessionDep, settings: SettingsDep, staff: StaffSession
+) -> Response:
+    await check_csrf(request, staff[1])
+    websessions.end(session=session, raw=request.cookies.get(STAFF_COOKIE))
+    response = redirect("/login")
+    clear_cookie(response, STAFF_COOKIE, settings)
+    return response
+
+
+@router.get("/console")
+def console_home(staff: StaffSession) -> Response:
+    return redirect(HOME.get(staff[0].role, "/console/cases"))
+
+
+# --- cases ------------------------------------------------------------------------------------
+
+
+def _cases_page(
+    request: Request, session: Session, staff: tuple[User, Any], status: int = 200, **extra: Any
+) -> Response:
+    user, web = staff
+    cases = case_svc.list_cases(session=session, user=user, limit=500, offset=0)
+    shared_ids = {c.id for c in cases if c.agency != user.agency}
+    return page(
+        request,
+        "web/cases.html",
+        status=status,
+        user=user,
+        web=web,
+        cases=cases,
+        shared_ids=shared_ids,
+        can_write=user.role in WRITERS,
+        **extra,
+    )
+
+
+@router.get("/console/cases")
+def cases_page(request: Request, session: SessionDep, staff: StaffSession) -> Response:
+    return _cases_page(request, session, staff)
+
+
+@router.post("/console/cases")
+async def create_case(request: Request, session: SessionDep, staff: StaffSession) -> Response:
+    user, web = staff
+    await check_csrf(request, web)
+    form = await _form(request)
+    try:
+        if user.role not in WRITERS:
+            raise Forbidden("Only investigators and administrators open cases.")
+        if len(form.get("description", "")) > 10_000:
+            raise Unprocessable("Keep the description to 10,000 characters.")
+        case = case_svc.create_case(
+            session=session, user=user, title=form.get("title", ""), description=form.get("description", "")
+        )
+    except CustodyError as exc:
+        return _cases_page(request, session, staff, status=exc.status, error=exc.message, form=form)
+    return redirect(f"/console/cases/{case.id}?notice=created")
+
+
+def _case_page(
+    request: Request, session: Session, staff: tuple[User, Any], case_id: str, status: int = 200, **extra: Any
+) -> Response:
+    user, web = staff
+    access = case_svc.case_access(session=session, user=user, case_id=case_id)
+    case = access.case
+    reqs = svc.list_requests(session=session, case=case)
+    cameras = {
+        c.id: c for c in session.exec(select(Camera).where(col(Camera.id).in_([r.camera_id for r in reqs])))
+    }
+    evidence = svc.list_evidence(session=session, case=case)
+    can_write = access.share is None and user.role in WRITERS
+    shares: list[CaseShare] = []
+    share_users: dict[str, str] = {}
+    if can_write:
+        shares = case_svc.list_shares(session=session, user=user, case_id=case.id)
+        ids = [s.user_id for s in shares if s.user_id]
+        share_users = {u.id: u.username for u in session.exec(select(User).where(col(User.id).in_(ids)))}
+    now = datetime.now(UTC).replace(microsecond=0)
+    defaults = {
+        "lat": f"{request.app.state.settings.map_center[0]:.5f}",
+        "lon": f"{request.app.state.settings.map_center[1]:.5f}",
+        "radius_m": "150",
+        "window_start": (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        "window_end": now.strftime("%Y-%m-%dT%H:%M"),
+        "share_expires": (now + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M"),
+    }
+    return page(
+        request,
+        "web/case.html",
+        status=status,
+        user=user,
+        web=web,
+        case=case,
+        share=access.share,
+        requests=reqs,
+        cameras=cameras,
+        evidence=evidence,
+        can_write=can_write,
+        shares=shares,
+        share_users=share_users,
+        share_state=case_svc.share_state,
+        agencies=[a for a in list_agencies(session=session) if a.code != case.agency],
+        max_radius=request.app.state.settings.max_radius_m,
+        defaults=defaults,
+        notice=request.query_params.get("notice"),
+        **extra,
+    )
+
+
+@router.get("/console/cases/{case_id}")
+def case_page(case_id: str, request: Request, session: SessionDep, staff: StaffSession) -> Response:
+    access = case_svc.case_access(session=session, user=staff[0], case_id=case_id)
+    case_routes.record_share_view(case_routes._ledger(request), staff[0], access, "case page viewed")
+    return _case_page(request, session, staff, case_id)
+
+
+@router.get("/console/cases/{case_id}/requests.json")
+def case_status(case_id: str, session: SessionDep, staff: StaffSession) -> JSONResponse:
+    """What the case page polls for live status: every request and every evidence file."""
+    case = case_svc.get_case(session=session, user=staff[0], case_id=case_id)
+    return JSONResponse(
+        {
+            "requests": [
+                {"id": r.id, "status": r.status, "updated_at": rfc3339(r.updated_at)}
+                for r in svc.list_requests(session=session, case=case)
+            ],
+            "evidence": [
+                {
+                    "id": e.id,
+                    "filename": e.filename,
+                    "size": e.size,
+                    "sha256": e.sha256,
+                    "status": e.status,
+                    "received_at": rfc3339(e.received_at),
+                }
+                for e in svc.list_evidence(session=session, case=case)
+            ],
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _utc(value: str, field: str) -> str:
+    """A datetime-local value (the form says UTC) as RFC 3339."""
+    if not value:
+        raise Unprocessable(f"{field} is empty; give a date and time (UTC).")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise Unprocessable(f"{field} {value!r} is not a date and time (YYYY-MM-DDTHH:MM, UTC).") from exc
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).isoformat()
+
+
+def _number(value: str, field: str) -> float:
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise Unprocessable(f"{field} {value!r} is not a number.") from exc
+
+
+@router.post("/console/cases/{case_id}/alerts")
+async def post_alert(
+    case_id: str, request: Request, session: SessionDep, settings: SettingsDep, staff: StaffSession
+) -> Response:
+    user, web = staff
+    await check_csrf(request, web)
+    form = await _form(request)
+    try:
+        if user.role not in WRITERS:
+            raise Forbidden("Only investigators and administrators send alerts.")
+        case = case_svc.get_case_for_write(session=session, user=user, case_id=case_id)
+        try:
+            body = AlertIn(
+                lat=_number(form.get("lat", ""), "Latitude"),
+                lon=_number(form.get("lon", ""), "Longitude"),
+                radius_m=_number(form.get("radius_m", ""), "Radius"),
+                window_start=_utc(form.get("window_start", ""), "Window start"),
+                window_end=_utc(form.get("window_end", ""), "Window end"),
+                description=form.get("description", ""),
+            )
+        except ValidationError as exc:
+            raise Unprocessable("; ".join(str(e["msg"]) for e in exc.errors())) from exc
+        _, reqs = await case_routes.start_alert(request, session, settings, user, case, body)
+    except CustodyError as exc:
+        session.rollback()
+        return _case_page(
+            request, session, staff, case_id, status=exc.status, alert_error=exc.message, alert_form=form
+        )
+    return redirect(f"/console/cases/{case_id}?notice=alert-{len(reqs)}#requests")
+
+
+@router.get("/console/cameras.json")
+def cameras_near(
+    session: SessionDep,
+    settings: SettingsDep,
+    staff: StaffSession,
+    lat: float = Query(ge=-90, le=90),
+    lon: float = Query(ge=-180, le=180),
+) -> JSONResponse:
+    """Active cameras around a point, for the alert map to show which ones an alert would ask."""
+    if staff[0].role not in WRITERS:
+        raise Forbidden("Only investigators and administrators see the camera map.")
+    reach = settings.max_radius_m * 3
+    hits = registry.search_cameras(
+        session=session, lat=lat, lon=lon, radius_m=reach, max_radius_m=reach, limit=2000
+    )
+    return JSONResponse(
+        [
+            {
+                "id": h.id,
+                "label": h.label,
+                "kind": h.kind if h.approved else "registered",
+                "lat": h.lat,
+                "lon": h.lon,
+            }
+            for h in hits
+        ]
+    )
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+@router.get("/console/requests/{request_id}")
+def request_page(request_id: str, request: Request, session: SessionDep, staff: StaffSession) -> Response:
+    user, web = staff
+    req = svc.get_request(session=session, user=user, request_id=request_id)
+    access = case_svc.case_access(session=session, user=user, case_id=req.case_id)
+    return page(
+        request,
+        "web/request.html",
+        user=user,
+        web=web,
+        req=req,
+        case=access.case,
+        camera=session.get(Camera, req.camera_id),
+        history=svc.history(session=session, request_id=req.id),
+        evidence=svc.evidence_of_request(session=session, request_id=req.id),
+        can_cancel=access.share is None
+        and user.role in WRITERS
+        and req.kind == "registered"
+        and req.status in ("requested", "notified", "consented")
+        and not req.files_complete,
+        notice=request.query_params.get("notice"),
+        error=None,
+    )
+
+
+@router.post("/console/requests/{request_id}/cancel")
+async def cancel_request(
+    request_id: str, request: Request, session: SessionDep, staff: StaffSession
+) -> Response:
+    user, web = staff
+    await check_csrf(request, web)
+    if user.role not in WRITERS:
+        raise Forbidden("Only investigators and administrators cancel requests.")
+    await case_routes.cancel_request(request_id, user, session, request)
+    return redirect(f"/console/requests/{request_id}?notice=cancelled")
+
+
+# --- evidence and reports -----------------------------------------------------------------------
+
+
+@router.get("/console/evidence/{evidence_id}/download")
+def download(
+    evidence_id: str, request: Request, session: SessionDep, settings: SettingsDep, staff: StaffSession
+) -> Response:
+    return case_routes.download_evidence(evidence_id, staff[0], session, settings, request)
+
+
+@router.get("/console/cases/{case_id}/custody-report.pdf")
+async def report_pdf(case_id: str, request: Request, session: SessionDep, staff: StaffSession) -> Response:
+    return await report_routes.custody_report(case_id, staff[0], session, request)
+
+
+@router.get("/console/cases/{case_id}/custody-bundle.json")
+async def report_bundle(case_id: str, request: Request, session: SessionDep, staff: StaffSession) -> Response:
+    return await report_routes.custody_bundle(case_id, staff[0], session, request)
+
+
+# --- sharing ----------------------------------------------------------------------------------
+
+
+@router.post("/console/cases/{case_id}/shares")
+async def share(
+    case_id: str, request: Request, session: SessionDep, settings: SettingsDep, staff: StaffSession
+) -> Response:
+    user, web = staff
+    await check_csrf(request, web)
+    form = await _form(request)
+    try:
+        if user.role not in WRITERS:
+            raise Forbidden("Only investigators and administrators share cases.")
+        expires = datetime.fromisoformat(_utc(form.get("expires_at", ""), "Share until"))
+        new = case_svc.new_share(
+            session=session,
+            user=user,
+            case_id=case_id,
+            agency=form.get("agency", ""),
+            username=form.get("username") or None,
+            expires_at=expires,
+            reason=form.get("reason", ""),
+            max_days=settings.share_max_days,
+        )
+        name = (form.get("username") or "").lower() or None
+        await record_share_event(
+            request, user, new, EventType.case_shared, case_svc.describe_share(new, name)
+        )
+        session.add(new)
+        session.flush()
+    except CustodyError as exc:
+        return _case_page(
+            request, session, staff, case_id, status=exc.status, share_error=exc.message, share_form=form
+        )
+    return redirect(f"/console/cases/{case_id}?notice=shared#sharing")
+
+
+@router.post("/console/cases/{case_id}/shares/{share_id}/revoke")
+async def revoke(
+    case_id: str, share_id: str, request: Request, session: SessionDep, staff: StaffSession
+) -> Response:
+    user, web = staff
+    await check_csrf(request, web)
+    if user.role not in WRITERS:
+        raise Forbidden("Only investigators and administrators revoke shares.")
+    found = case_svc.revocable_share(session=session, user=user, case_id=case_id, share_id=share_id)
+    await record_share_event(
+        request, user, found, EventType.share_revoked, f"share {found.id} with {found.agency} revoked"
+    )
+    case_svc.mark_revoked(session=session, user=user, share=found)
+    return redirect(f"/console/cases/{case_id}?notice=revoked#sharing")
+
+
+def agency_names(session: Session) -> dict[str, str]:
+    return {a.code: a.name for a in session.exec(select(Agency))}
+
+
+__all__ = ["FootageRequest", "router"]

@@ -1,0 +1,84 @@
+"""Rendering of the HTML pages: one Jinja2 environment (autoescaping on), shared page context, and
+HTML error pages for browser routes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from custody.models import Owner, User, WebSession
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+templates = Jinja2Templates(directory=str(TEMPLATES))
+HTML_PREFIXES = ("/console", "/resident", "/login", "/logout")
+
+NAV: dict[str, list[tuple[str, str]]] = {
+    "investigator": [("/console/cases", "Cases")],
+    "prosecutor": [("/console/cases", "Cases")],
+    "auditor": [
+        ("/console/ledger", "Ledger"),
+        ("/console/ledger/entries", "Entries"),
+        ("/console/cases", "Cases"),
+    ],
+    "admin": [
+        ("/console/admin/users", "Users"),
+        ("/console/admin/agencies", "Agencies"),
+        ("/console/admin/cameras", "Cameras"),
+        ("/console/cases", "Cases"),
+        ("/console/ledger", "Ledger"),
+    ],
+}
+
+
+def when(value: datetime | None) -> str:
+    return "—" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+templates.env.filters["when"] = when
+templates.env.filters["short"] = lambda value: str(value)[:8]
+
+
+def is_html_path(path: str) -> bool:
+    return path.startswith(HTML_PREFIXES) and not path.endswith((".json", ".pdf", ".zip"))
+
+
+def page(
+    request: Request,
+    template: str,
+    *,
+    status: int = 200,
+    user: User | None = None,
+    owner: Owner | None = None,
+    web: WebSession | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    settings = request.app.state.settings
+    ctx: dict[str, Any] = {
+        "user": user,
+        "owner": owner,
+        "csrf": web.csrf if web else getattr(request.state, "form_token", ""),
+        "nav": NAV.get(user.role, []) if user else [],
+        "path": request.url.path,
+        "map": {
+            "tiles": settings.map_tile_url,
+            "attribution": settings.map_attribution,
+            "center": list(settings.map_center),
+        },
+        **context,
+    }
+    response = templates.TemplateResponse(request, template, ctx, status_code=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def redirect(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+def error_page(request: Request, status: int, code: str, message: str) -> Response:
+    return page(request, "web/error.html", status=status, code=code, message=message)

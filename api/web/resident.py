@@ -1,0 +1,395 @@
+"""Residents' and businesses' own pages: sign up, confirm the address, sign in with an emailed link,
+register and edit cameras with a map pin, see every request made to them, and leave the program.
+
+Phone first: owners mostly arrive here from an email on their phone."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlmodel import Session
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from activities.email import EmailInput, SmtpConfig, build_message, send_message
+from api.deps import SessionDep, SettingsDep
+from api.temporal import temporal_client
+from api.web.render import page, redirect
+from api.web.session import (
+    RESIDENT_COOKIE,
+    ResidentSession,
+    check_csrf,
+    check_form_token,
+    clear_cookie,
+    form_token,
+    keep_form_cookie,
+    set_cookie,
+)
+from custody.errors import CustodyError, ServiceUnavailable, Unprocessable
+from custody.models import Owner, WebSession
+from custody.services import residents as res
+from custody.services import websessions
+from custody.settings import Settings
+from workflows.requests import ActorInput, FootageRequestWorkflow, request_workflow_id
+
+router = APIRouter(include_in_schema=False, prefix="/resident")
+log = logging.getLogger("custody.resident")
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v.strip() for k, v in form.items() if isinstance(v, str)}
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _limits(settings: Settings) -> res.Throttle:
+    return res.Throttle(
+        settings.signup_max_per_email, settings.signup_max_per_client, settings.signup_window_s
+    )
+
+
+async def _send(settings: Settings, mail: res.Mail) -> None:
+    """Email a confirmation or sign-in link. A mail server that is down is a 503 and the whole
+    sign-up rolls back, so the person can simply try again."""
+    link = f"{settings.base_url}/resident/link/{mail.token}"
+    if mail.purpose == res.CONFIRM:
+        subject = "Confirm your camera registration"
+        text = (
+            f"Hello {mail.name},\n\nthank you for joining the community camera program. Confirm that this "
+            f"is your email address to register your cameras:\n\n{link}\n\nThe link works once and expires "
+            f"in {settings.signup_link_ttl_s // 3600} hours. If you did not sign up, ignore this email: "
+            "nothing is registered until the link is used.\n"
+        )
+    else:
+        subject = "Your sign-in link for the camera program"
+        text = (
+            f"Hello {mail.name},\n\nuse this link to sign in and see your cameras and footage requests:\n\n"
+            f"{link}\n\nThe link works once and expires in {settings.login_link_ttl_s // 60} minutes. If you "
+            "did not ask for it, ignore this email.\n"
+        )
+    msg = build_message(
+        EmailInput(idempotency_key=f"resident-{mail.token[:16]}", to=mail.to, subject=subject, text=text),
+        settings.smtp_from,
+    )
+    try:
+        await asyncio.to_thread(
+            send_message, SmtpConfig(settings.smtp_host, settings.smtp_port, settings.smtp_from), msg
+        )
+    except OSError as exc:
+        raise ServiceUnavailable(
+            "We could not send the email just now (mail server unreachable); nothing was saved. "
+            "Try again in a minute."
+        ) from exc
+
+
+# --- sign-up, links, sign-in ------------------------------------------------------------------
+
+
+@router.get("/signup")
+def signup_page(request: Request, settings: SettingsDep) -> Response:
+    form_token(request)
+    return keep_form_cookie(
+        request, page(request, "web/resident/signup.html", terms=settings.terms_version, form={}), settings
+    )
+
+
+@router.post("/signup")
+async def signup(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    await check_form_token(request)
+    form = await _form(request)
+    form_token(request)
+    try:
+        res.throttle(
+            session=session, email=form.get("email", ""), client=_client(request), limits=_limits(settings)
+        )
+        session.commit()  # the attempt counts even if what follows fails
+        mail = res.sign_up(
+            session=session,
+            name=form.get("name", ""),
+            email=form.get("email", ""),
+            phone=form.get("phone", ""),
+            business_name=form.get("business_name") or None,
+            accepted_terms=form.get("accept_terms") == "yes",
+            terms_version=settings.terms_version,
+            link_ttl_s=settings.signup_link_ttl_s,
+        )
+        if mail is not None:
+            await _send(settings, mail)
+    except CustodyError as exc:
+        session.rollback()
+        return page(
+            request,
+            "web/resident/signup.html",
+            status=exc.status,
+            error=exc.message,
+            form=form,
+            terms=settings.terms_version,
+        )
+    return page(request, "web/resident/check_email.html", email=form.get("email", ""), purpose="signup")
+
+
+@router.get("/signin")
+def signin_page(request: Request, settings: SettingsDep) -> Response:
+    form_token(request)
+    return keep_form_cookie(request, page(request, "web/resident/signin.html", form={}), settings)
+
+
+@router.post("/signin")
+async def signin(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    await check_form_token(request)
+    form = await _form(request)
+    form_token(request)
+    try:
+        res.throttle(
+            session=session, email=form.get("email", ""), client=_client(request), limits=_limits(settings)
+        )
+        session.commit()
+        mail = res.sign_in_link(
+            session=session, email=form.get("email", ""), link_ttl_s=settings.login_link_ttl_s
+        )
+        if mail is not None:
+            await _send(settings, mail)
+    except CustodyError as exc:
+        session.rollback()
+        return page(request, "web/resident/signin.html", status=exc.status, error=exc.message, form=form)
+    return page(request, "web/resident/check_email.html", email=form.get("email", ""), purpose="signin")
+
+
+@router.get("/link/{token}")
+def link_page(token: str, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    """Shows a button rather than acting on GET: mail scanners that open links must not spend them."""
+    link, owner = res.peek_link(session=session, raw=token)
+    form_token(request)
+    return keep_form_cookie(
+        request,
+        page(request, "web/resident/link.html", token=token, purpose=link.purpose, name=owner.name),
+        settings,
+    )
+
+
+@router.post("/link/{token}")
+async def use_link(token: str, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    await check_form_token(request)
+    owner = res.use_link(session=session, raw=token)
+    raw, _ = websessions.start(
+        session=session, kind=websessions.RESIDENT, subject_id=owner.id, ttl_s=settings.session_ttl_s
+    )
+    response = redirect("/resident?notice=welcome")
+    set_cookie(response, RESIDENT_COOKIE, raw, settings, max_age=settings.session_ttl_s)
+    return response
+
+
+@router.post("/signout")
+async def signout(
+    request: Request, session: SessionDep, settings: SettingsDep, resident: ResidentSession
+) -> Response:
+    await check_csrf(request, resident[1])
+    websessions.end(session=session, raw=request.cookies.get(RESIDENT_COOKIE))
+    response = redirect("/resident/signin?notice=signed-out")
+    clear_cookie(response, RESIDENT_COOKIE, settings)
+    return response
+
+
+# --- home, cameras ----------------------------------------------------------------------------
+
+
+@router.get("")
+def home(request: Request, session: SessionDep, settings: SettingsDep, resident: ResidentSession) -> Response:
+    owner, web = resident
+    return page(
+        request,
+        "web/resident/home.html",
+        owner=owner,
+        web=web,
+        cameras=res.cameras_of(session=session, owner=owner),
+        requests=res.requests_of(session=session, owner=owner),
+        notice=request.query_params.get("notice"),
+        retention_days=settings.evidence_retention_days,
+    )
+
+
+def _camera_form(form: dict[str, str]) -> res.CameraForm:
+    def number(key: str, what: str) -> float:
+        try:
+            return float(form.get(key, ""))
+        except ValueError as exc:
+            raise Unprocessable(
+                f"{what} is missing or not a number: place the pin on the map or type it."
+            ) from exc
+
+    offset = form.get("clock_offset_s", "")
+    try:
+        clock = int(offset) if offset else None
+    except ValueError as exc:
+        raise Unprocessable("The clock offset is a whole number of seconds, such as 90 or -30.") from exc
+    return res.CameraForm(
+        label=form.get("label", ""),
+        lat=number("lat", "Latitude"),
+        lon=number("lon", "Longitude"),
+        view_description=form.get("view_description", ""),
+        clock_offset_s=clock,
+        kind=form.get("kind", "registered"),
+        pull_url=form.get("pull_url") or None,
+    )
+
+
+def _camera_page(
+    request: Request,
+    owner: Owner,
+    web: WebSession,
+    *,
+    form: dict[str, Any],
+    camera_id: str | None,
+    status: int = 200,
+    error: str | None = None,
+) -> Response:
+    return page(
+        request,
+        "web/resident/camera.html",
+        status=status,
+        owner=owner,
+        web=web,
+        form=form,
+        camera_id=camera_id,
+        error=error,
+    )
+
+
+@router.get("/cameras/new")
+def new_camera(request: Request, resident: ResidentSession) -> Response:
+    owner, web = resident
+    return _camera_page(request, owner, web, form={"kind": "registered"}, camera_id=None)
+
+
+@router.post("/cameras")
+async def add_camera(request: Request, session: SessionDep, resident: ResidentSession) -> Response:
+    owner, web = resident
+    await check_csrf(request, web)
+    form = await _form(request)
+    try:
+        res.add_camera(session=session, owner=owner, form=_camera_form(form))
+    except CustodyError as exc:
+        return _camera_page(
+            request, owner, web, form=form, camera_id=None, status=exc.status, error=exc.message
+        )
+    return redirect("/resident?notice=camera-added")
+
+
+@router.get("/cameras/{camera_id}")
+def edit_camera_page(
+    camera_id: str, request: Request, session: SessionDep, resident: ResidentSession
+) -> Response:
+    owner, web = resident
+    cam = res.owned_camera(session=session, owner=owner, camera_id=camera_id)
+    form = {
+        "label": cam.label,
+        "lat": f"{cam.lat:.6f}",
+        "lon": f"{cam.lon:.6f}",
+        "view_description": cam.view_description,
+        "clock_offset_s": "" if cam.clock_offset_s is None else str(cam.clock_offset_s),
+        "kind": cam.kind,
+        "pull_url": cam.pull_url or "",
+        "approved": cam.approved_at is not None,
+    }
+    return _camera_page(request, owner, web, form=form, camera_id=cam.id)
+
+
+@router.post("/cameras/{camera_id}")
+async def edit_camera(
+    camera_id: str, request: Request, session: SessionDep, resident: ResidentSession
+) -> Response:
+    owner, web = resident
+    await check_csrf(request, web)
+    form = await _form(request)
+    try:
+        res.edit_camera(session=session, owner=owner, camera_id=camera_id, form=_camera_form(form))
+    except CustodyError as exc:
+        return _camera_page(
+            request, owner, web, form=form, camera_id=camera_id, status=exc.status, error=exc.message
+        )
+    return redirect("/resident?notice=camera-saved")
+
+
+@router.post("/cameras/{camera_id}/remove")
+async def remove_camera(
+    camera_id: str, request: Request, session: SessionDep, resident: ResidentSession
+) -> Response:
+    owner, web = resident
+    await check_csrf(request, web)
+    res.remove_camera(session=session, owner=owner, camera_id=camera_id)
+    return redirect("/resident?notice=camera-removed")
+
+
+@router.post("/business")
+async def business(request: Request, session: SessionDep, resident: ResidentSession) -> Response:
+    owner, web = resident
+    await check_csrf(request, web)
+    form = await _form(request)
+    name = form.get("business_name", "")[:200]
+    owner.business_name = name or None
+    session.add(owner)
+    return redirect("/resident?notice=business-saved")
+
+
+# --- leaving ----------------------------------------------------------------------------------
+
+
+async def _cancel_waiting(request: Request, session: Session, owner: Owner) -> int:
+    """Cancel the requests still waiting on a withdrawing owner. The cameras are already out of
+    search; a request that ended meanwhile is left as it is."""
+    waiting = res.withdraw(session=session, owner=owner)
+    session.commit()
+    if not waiting:
+        return 0
+    client = await temporal_client(request)
+    cancelled = 0
+    for req in waiting:
+        handle = client.get_workflow_handle_for(FootageRequestWorkflow.run, request_workflow_id(req.id))
+        try:
+            await handle.execute_update(
+                FootageRequestWorkflow.cancel,
+                ActorInput(f"owner:{owner.id}", reason="the owner withdrew from the program"),
+            )
+            cancelled += 1
+        except (WorkflowUpdateFailedError, RPCError) as exc:
+            log.info("request %s was not cancelled on withdrawal: %s", req.id, exc)
+    return cancelled
+
+
+@router.post("/withdraw")
+async def withdraw(
+    request: Request, session: SessionDep, settings: SettingsDep, resident: ResidentSession
+) -> Response:
+    owner, web = resident
+    await check_csrf(request, web)
+    form = await _form(request)
+    if form.get("confirm") != "yes":
+        return page(
+            request,
+            "web/resident/home.html",
+            status=422,
+            owner=owner,
+            web=web,
+            cameras=res.cameras_of(session=session, owner=owner),
+            requests=res.requests_of(session=session, owner=owner),
+            withdraw_error="Tick the box to confirm that you want to leave the program.",
+            retention_days=settings.evidence_retention_days,
+            notice=None,
+        )
+    cancelled = await _cancel_waiting(request, session, owner)
+    websessions.end_all(session=session, subject_id=owner.id)
+    response = page(
+        request,
+        "web/resident/withdrawn.html",
+        cancelled=cancelled,
+        retention_days=settings.evidence_retention_days,
+    )
+    clear_cookie(response, RESIDENT_COOKIE, settings)
+    return response

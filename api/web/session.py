@@ -1,0 +1,127 @@
+"""Cookie sessions and CSRF protection for the HTML pages.
+
+Cookies are HttpOnly, SameSite=Lax and Secure whenever the public URL is https (settings). Every
+form of a signed-in page carries the session's CSRF token (synchronizer-token pattern); forms shown
+before sign-in (login, sign-up, sign-in links) use a double-submit cookie instead.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+
+from api.deps import SessionDep, SettingsDep
+from custody.errors import CustodyError, Forbidden, Unauthenticated
+from custody.models import Owner, User, WebSession
+from custody.services import websessions
+from custody.services.residents import active_owner
+from custody.settings import Settings
+
+STAFF_COOKIE = "custody_session"
+RESIDENT_COOKIE = "custody_resident"
+FORM_COOKIE = "custody_form"  # double-submit token for forms shown before sign-in
+CSRF_FIELD = "csrf_token"
+
+
+class LoginRequired(Unauthenticated):
+    """No live session: HTML pages answer with a redirect to the sign-in page."""
+
+    def __init__(self, login_path: str, next_path: str) -> None:
+        super().__init__("Sign in to continue; your session ended or was never started.")
+        self.location = f"{login_path}?next={quote(next_path, safe='/')}"
+
+
+class CsrfFailed(Forbidden):
+    def __init__(self) -> None:
+        super().__init__(
+            "This form expired or did not come from this site (CSRF check failed). "
+            "Go back, reload the page and submit it again.",
+            code="csrf_failed",
+        )
+
+
+def set_cookie(response: Response, name: str, value: str, settings: Settings, max_age: int) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        secure=settings.secure_cookies,
+        samesite="lax",
+        path="/",
+    )
+
+
+def clear_cookie(response: Response, name: str, settings: Settings) -> None:
+    response.delete_cookie(name, path="/", secure=settings.secure_cookies, httponly=True, samesite="lax")
+
+
+def _staff_session(request: Request, session: SessionDep) -> tuple[User, WebSession]:
+    row = websessions.load(session=session, raw=request.cookies.get(STAFF_COOKIE), kind=websessions.STAFF)
+    user = session.get(User, row.subject_id) if row else None
+    if row is None or user is None or not user.active:
+        raise LoginRequired("/login", request.url.path)
+    return user, row
+
+
+def _resident_session(request: Request, session: SessionDep) -> tuple[Owner, WebSession]:
+    row = websessions.load(
+        session=session, raw=request.cookies.get(RESIDENT_COOKIE), kind=websessions.RESIDENT
+    )
+    if row is None:
+        raise LoginRequired("/resident/signin", request.url.path)
+    try:
+        owner = active_owner(session=session, owner_id=row.subject_id)
+    except CustodyError as exc:
+        raise LoginRequired("/resident/signin", request.url.path) from exc
+    return owner, row
+
+
+StaffSession = Annotated[tuple[User, WebSession], Depends(_staff_session)]
+ResidentSession = Annotated[tuple[Owner, WebSession], Depends(_resident_session)]
+
+
+async def check_csrf(request: Request, row: WebSession) -> None:
+    form = await request.form()
+    submitted = form.get(CSRF_FIELD)
+    if not websessions.csrf_ok(row, submitted if isinstance(submitted, str) else None):
+        raise CsrfFailed()
+
+
+def form_token(request: Request) -> str:
+    """The double-submit token for a pre-sign-in form (reusing the browser's cookie if it has one)."""
+    existing = request.cookies.get(FORM_COOKIE)
+    token = existing if existing and 20 <= len(existing) <= 100 else secrets.token_urlsafe(24)
+    request.state.form_token = token
+    return token
+
+
+def keep_form_cookie(request: Request, response: Response, settings: Settings) -> Response:
+    token = getattr(request.state, "form_token", None)
+    if token and request.cookies.get(FORM_COOKIE) != token:
+        set_cookie(response, FORM_COOKIE, token, settings, max_age=86400)
+    return response
+
+
+async def check_form_token(request: Request) -> None:
+    form = await request.form()
+    submitted = form.get(CSRF_FIELD)
+    cookie = request.cookies.get(FORM_COOKIE)
+    if not (
+        isinstance(submitted, str) and cookie and secrets.compare_digest(submitted.encode(), cookie.encode())
+    ):
+        raise CsrfFailed()
+
+
+def safe_next(value: str | None, default: str) -> str:
+    """Only same-site paths: an open redirect would let a phishing link pass as ours."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return default
+
+
+__all__ = ["ResidentSession", "SettingsDep", "StaffSession"]

@@ -1,0 +1,351 @@
+"""Each role's main story in the web console, in Debian's Chromium, through the real stack (API over
+HTTP, Temporal worker, SeaweedFS, SMTP). Every page is photographed at desktop and phone width."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import uuid
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from pypdf import PdfReader
+from sqlmodel import select
+
+from custody.db import session_scope
+from custody.geo import lat_cell
+from custody.ledger.note import parse_verifier
+from custody.ledger.verify import verify_export
+from custody.models import Camera, CameraKind, Owner
+from custody.services.registry import create_owner
+from tests.flow import link_in, messages_to, video_bytes, wait_for
+from tests.helpers import make_user, unique_email
+from tests.integration.conftest import Site, needs_chromium
+from tests.web import (
+    DESKTOP,
+    bearer,
+    case_with_evidence,
+    ledger_types,
+    local_minutes,
+    resident_link_in,
+    shot,
+    sign_in,
+    spot,
+)
+
+pytestmark = [needs_chromium, pytest.mark.stack]
+
+
+def _page(browser: Browser) -> Page:
+    return browser.new_context(viewport=DESKTOP, accept_downloads=True).new_page()
+
+
+def test_resident_signs_up_registers_a_camera_and_the_investigator_gets_its_footage(
+    web: Site, chromium: Browser, tmp_path: Path
+) -> None:
+    lat, lon = spot()
+    email = unique_email()
+    # --- the resident signs up on the public pages ---
+    res = _page(chromium)
+    res.goto(f"{web.url}/resident/signup")
+    shot(res, web.shots, "resident-signup")
+    res.get_by_label("Your name").fill("Robin Porch")
+    res.get_by_label("Email").fill(email)
+    res.get_by_label("Phone").fill("+1 202 555 0142")
+    res.get_by_label("I have read and accept these terms").check()
+    res.get_by_role("button", name="Sign up").click()
+    expect(res.get_by_role("heading", name="Check your email")).to_be_visible()
+    shot(res, web.shots, "resident-check-email")
+    with session_scope(web.engine) as s:  # an unconfirmed account exists and has nothing searchable
+        owner = s.exec(select(Owner).where(Owner.email == email)).first()
+        assert owner is not None and owner.confirmed_at is None and owner.terms_version == "2026-11"
+    link = resident_link_in(
+        wait_for("the confirmation", lambda: messages_to(web.settings.home / "mail", email))[0]
+    )
+    res.goto(link)
+    expect(res.get_by_role("heading", name="Confirm your email")).to_be_visible()
+    shot(res, web.shots, "resident-confirm")
+    res.get_by_role("button", name="Confirm my email").click()
+    expect(res.get_by_text("You are signed in")).to_be_visible()
+    res.get_by_role("link", name="Register a camera").click()
+    # The pin: a tap on the map fills the coordinates; then the exact ones are typed.
+    res.locator("#pin-map").click()
+    expect(res.get_by_label("Latitude")).not_to_have_value("")
+    shot(res, web.shots, "resident-camera-form")
+    res.get_by_label("Latitude").fill(f"{lat:.6f}")
+    res.get_by_label("Longitude").fill(f"{lon:.6f}")
+    res.get_by_label("Label").fill("Front porch")
+    res.get_by_label("What does it see?").fill("the porch and the sidewalk")
+    res.get_by_label("Recorder clock offset").fill("90")
+    res.get_by_role("button", name="Register camera").click()
+    expect(res.get_by_text("Camera registered")).to_be_visible()
+    expect(res.get_by_text("Front porch")).to_be_visible()
+    shot(res, web.shots, "resident-home")
+
+    # --- the investigator opens a case and sends an alert from the map form ---
+    inv_user = make_user(web.engine, "investigator")
+    inv = _page(chromium)
+    sign_in(inv, web.url, *inv_user)
+    shot(inv, web.shots, "investigator-cases-empty")
+    inv.get_by_label("Title").fill("Porch robbery on Elm St")
+    inv.get_by_label("Description").fill("Two people seen running north at 21:40.")
+    inv.get_by_role("button", name="Open case").click()
+    expect(inv.get_by_text("Case opened")).to_be_visible()
+    end = datetime.now(UTC) - timedelta(minutes=2)
+    inv.get_by_label("Latitude").fill(f"{lat + 0.0003:.6f}")
+    inv.get_by_label("Longitude").fill(f"{lon:.6f}")
+    inv.get_by_label("Longitude").dispatch_event("change")
+    inv.get_by_label("Radius (metres)").fill("80")
+    inv.get_by_label("Radius (metres)").dispatch_event("input")
+    expect(inv.locator("#alert-preview")).to_contain_text("1 registered camera(s) will be asked")
+    inv.get_by_label("Footage from (UTC)").fill(local_minutes(end - timedelta(minutes=30)))
+    inv.get_by_label("Footage until (UTC)").fill(local_minutes(end))
+    inv.get_by_label("What happened").fill("robbery")
+    shot(inv, web.shots, "investigator-alert-form")
+    inv.get_by_role("button", name="Send alert").click()
+    expect(inv.get_by_text("Alert sent: 1 camera(s)")).to_be_visible()
+    status = inv.locator("tr[data-request] [data-field=status]")
+    expect(status).to_have_text("notified", timeout=30_000)  # live, without a reload
+
+    # --- the owner answers through the real consent page ---
+    notice = wait_for(
+        "the notice",
+        lambda: [m for m in messages_to(web.settings.home / "mail", email) if "/consent/" in str(m)],
+    )
+    clip = tmp_path / "porch.mp4"
+    clip.write_bytes(video_bytes(1_500_000, seed=7))
+    res.goto(link_in(notice[0]))
+    res.get_by_role("button", name="Yes, I consent").click()
+    expect(res.get_by_role("heading", name="Upload the video")).to_be_visible()
+    res.locator("#files").set_input_files(str(clip))
+    expect(res.get_by_text("Received. Fingerprint")).to_be_visible(timeout=30_000)
+    res.get_by_role("button", name="I have sent every file").click()
+    expect(res.get_by_role("heading", name="your footage was received")).to_be_visible()
+
+    # --- the investigator sees it arrive live, downloads it, reads the history ---
+    expect(status).to_have_text("attached", timeout=90_000)
+    expect(inv.get_by_role("link", name="Download porch.mp4")).to_be_visible(timeout=10_000)
+    shot(inv, web.shots, "investigator-case")
+    with inv.expect_download() as dl:
+        inv.get_by_role("link", name="Download porch.mp4").click()
+    got = Path(dl.value.path()).read_bytes()
+    assert hashlib.sha256(got).hexdigest() == hashlib.sha256(clip.read_bytes()).hexdigest()
+    inv.get_by_role("link", name="Front porch").click()
+    expect(inv.get_by_role("heading", name="Footage request: Front porch")).to_be_visible()
+    expect(inv.get_by_text("90 s off true time")).to_be_visible()
+    expect(inv.locator("table .pill.attached")).to_be_visible()
+    shot(inv, web.shots, "investigator-request")
+
+    # --- the resident sees the request and its outcome ---
+    res.goto(f"{web.url}/resident")
+    row = res.locator("#owner-requests tbody tr").first
+    expect(row).to_contain_text("attached")
+    expect(row).to_contain_text("1 file(s) given")
+    shot(res, web.shots, "resident-home-with-request")
+
+
+def test_prosecutor_downloads_the_custody_report_and_bundle(web: Site, chromium: Browser) -> None:
+    inv = bearer(web.url, *make_user(web.engine, "investigator"))
+    case = case_with_evidence(web.url, web.settings, inv, title="Armed robbery, 5th & K")
+    page = _page(chromium)
+    sign_in(page, web.url, *make_user(web.engine, "prosecutor"))
+    shot(page, web.shots, "prosecutor-cases")
+    page.get_by_role("link", name="Armed robbery, 5th & K").click()
+    expect(page.get_by_text(case.sha256)).to_be_visible()
+    expect(page.get_by_role("heading", name="Send an alert")).to_have_count(
+        0
+    )  # prosecutors do not send alerts
+    shot(page, web.shots, "prosecutor-case")
+    with page.expect_download() as dl:
+        page.get_by_role("link", name="Download report (PDF)").click()
+    pdf = Path(dl.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF")
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    assert case.sha256[:32] in text and "Armed robbery, 5th & K" in text
+    with page.expect_download() as dl:
+        page.get_by_role("link", name="Download bundle (JSON)").click()
+    bundle = json.loads(Path(dl.value.path()).read_text())
+    assert [e["sha256"] for e in bundle["evidence"]] == [case.sha256]
+    types = [t for t, _ in ledger_types(web_ledger(web), case.case_id)]
+    assert "report_generated" in types and "bundle_generated" in types
+
+
+def web_ledger(web: Site):  # type: ignore[no-untyped-def]
+    from custody.ledger.service import ledger_for
+
+    return ledger_for(web.settings, web.engine)
+
+
+def test_auditor_checks_consistency_searches_and_exports(
+    web: Site, chromium: Browser, tmp_path: Path
+) -> None:
+    inv = bearer(web.url, *make_user(web.engine, "investigator"))
+    first = inv.post("/cases", json={"title": "Auditor first"}).json()["id"]
+    ledger = web_ledger(web)
+    before = len(ledger.checkpoints())
+    case = case_with_evidence(web.url, web.settings, inv)
+    wait_for("a newer checkpoint", lambda: len(ledger.checkpoints()) > before or ledger.sign_checkpoint())
+    logged = ledger.size()
+    page = _page(chromium)
+    sign_in(page, web.url, *make_user(web.engine, "auditor"))
+    expect(page.get_by_role("heading", name="Latest signed checkpoint")).to_be_visible()
+    size = int(page.locator("#latest-size").inner_text())
+    # The page signs a checkpoint over everything logged so far (but its own checkpoint_signed entry).
+    newest = ledger.latest_checkpoint()
+    assert newest is not None and size == newest.tree_size and size >= logged - 1
+    sizes = sorted(int(v) for v in page.locator("#first option").evaluate_all("os => os.map(o => o.value)"))
+    older = min(v for v in sizes if v > 0)
+    assert older < sizes[-1], sizes
+    page.locator("#first").select_option(str(older))
+    page.locator("#second").select_option(str(sizes[-1]))
+    page.get_by_role("button", name="Check consistency").click()
+    result = page.locator("#consistency-result")
+    expect(result).to_contain_text("Consistent")
+    expect(result).to_contain_text("RFC 9162")
+    shot(page, web.shots, "auditor-ledger")
+    page.get_by_role("link", name="Entries").click()
+    page.get_by_label("Case id").fill(case.case_id)
+    page.get_by_role("button", name="Search").click()
+    entries = page.locator("#entries tbody tr")
+    expect(entries.first).to_be_visible()
+    kinds = entries.locator("td[data-label=Event]").all_inner_texts()
+    assert {"request_created", "consent_given", "file_verified", "evidence_attached"} <= set(kinds)
+    assert first not in page.content()
+    shot(page, web.shots, "auditor-entries")
+    page.get_by_role("link", name="Ledger", exact=True).click()
+    with page.expect_download() as dl:
+        page.get_by_role("link", name="Download export (zip)").click()
+    folder = tmp_path / "export"
+    zipfile.ZipFile(dl.value.path()).extractall(folder)
+    (root,) = list(folder.iterdir())
+    report = verify_export(root, parse_verifier(ledger.verifier.encode()))
+    assert report.tree_size >= size
+
+
+def test_share_granted_used_and_revoked_and_another_agency_refused(web: Site, chromium: Browser) -> None:
+    inv_user = make_user(web.engine, "investigator")
+    case = case_with_evidence(
+        web.url, web.settings, bearer(web.url, *inv_user), title="Metro platform assault"
+    )
+    fbi = make_user(web.engine, "prosecutor", "FBI")
+    atf = make_user(web.engine, "investigator", "ATF")
+    inv = _page(chromium)
+    sign_in(inv, web.url, *inv_user)
+    inv.goto(f"{web.url}/console/cases/{case.case_id}")
+    inv.get_by_label("Agency", exact=True).select_option("FBI")
+    inv.get_by_label("Only this user").fill(fbi[0])
+    inv.get_by_label("Share until (UTC)").fill(local_minutes(datetime.now(UTC) + timedelta(days=3)))
+    inv.get_by_label("Reason").fill("federal charges")
+    inv.get_by_role("button", name="Share read-only").click()
+    expect(inv.get_by_text("Case shared")).to_be_visible()
+    expect(inv.locator("li.share")).to_contain_text("active")
+
+    partner = _page(chromium)
+    sign_in(partner, web.url, *fbi)
+    expect(partner.get_by_text("shared with you", exact=True)).to_be_visible()
+    partner.get_by_role("link", name="Metro platform assault").click()
+    expect(partner.get_by_text("Shared with you read-only by MPD")).to_be_visible()
+    shot(partner, web.shots, "partner-shared-case")
+    with partner.expect_download() as dl:
+        partner.get_by_role("link", name="Download report (PDF)").click()
+    assert Path(dl.value.path()).read_bytes().startswith(b"%PDF")
+    with partner.expect_download() as dl:
+        partner.get_by_role("link", name=re.compile("Download gate.mp4")).click()
+    assert hashlib.sha256(Path(dl.value.path()).read_bytes()).hexdigest() == case.sha256
+
+    outsider = _page(chromium)
+    sign_in(outsider, web.url, *atf)
+    expect(outsider.get_by_text("Metro platform assault")).to_have_count(0)
+    resp = outsider.goto(f"{web.url}/console/cases/{case.case_id}")
+    assert resp is not None and resp.status == 404
+    expect(outsider.get_by_role("heading", name="Not found")).to_be_visible()
+    shot(outsider, web.shots, "outsider-not-found")
+
+    inv.reload()
+    shot(inv, web.shots, "investigator-sharing")
+    inv.get_by_role("button", name="Revoke the share with FBI").click()
+    expect(inv.get_by_text("Share revoked")).to_be_visible()
+    resp = partner.goto(f"{web.url}/console/cases/{case.case_id}")
+    assert resp is not None and resp.status == 404
+    partner.goto(f"{web.url}/console/cases")
+    expect(partner.get_by_text("Metro platform assault")).to_have_count(0)
+
+    events = ledger_types(web_ledger(web), case.case_id)
+    kinds = [t for t, _ in events]
+    assert kinds.count("case_shared") == 1 and kinds.count("share_revoked") == 1
+    via = [t for t, d in events if " via share " in d]
+    assert {"case_viewed", "report_generated", "evidence_downloaded"} <= set(via)
+    # The custody report shows the share's life.
+    pdf = bearer(web.url, *inv_user).get(f"/cases/{case.case_id}/custody-report.pdf").content
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    assert "case_shared" in text and "share_revoked" in text and "case_viewed" in text
+
+
+def test_admin_manages_users_agencies_and_approves_an_integrated_camera(web: Site, chromium: Browser) -> None:
+    lat, lon = spot()
+    with session_scope(web.engine) as s:
+        owner = create_owner(
+            session=s, name="Corner Deli LLC", email=unique_email(), phone=None, created_by=None
+        )
+        owner.business_name = "Corner Deli"
+        cam = Camera(
+            owner_id=owner.id,
+            label=f"Deli door {uuid.uuid4().hex[:6]}",
+            lat=lat,
+            lon=lon,
+            lat_cell=lat_cell(lat),
+            kind=CameraKind.integrated,
+            pull_url="http://127.0.0.1:9/feed",
+        )
+        s.add(cam)
+        s.flush()
+        label = cam.label
+    page = _page(chromium)
+    sign_in(page, web.url, *make_user(web.engine, "admin"))
+    expect(page.get_by_role("heading", name="Staff users")).to_be_visible()
+    name = f"det-{uuid.uuid4().hex[:6]}"
+    page.get_by_label("Username").fill(name)
+    page.get_by_label("Role").select_option("investigator")
+    page.get_by_label("Agency").select_option("MTPD")
+    page.get_by_label("Initial password").fill("correct horse battery")
+    page.get_by_role("button", name="Add user").click()
+    expect(page.get_by_text("User created")).to_be_visible()
+    expect(page.get_by_role("cell", name=name, exact=True)).to_be_visible()
+    shot(page, web.shots, "admin-users")
+    page.get_by_role("link", name="Agencies").click()
+    code = f"P{uuid.uuid4().hex[:5].upper()}"
+    page.get_by_label("Code").fill(code)
+    page.get_by_label("Name").fill("Park Rangers")
+    page.get_by_role("button", name="Add agency").click()
+    expect(page.get_by_role("cell", name=code, exact=True)).to_be_visible()
+    shot(page, web.shots, "admin-agencies")
+    page.get_by_role("link", name="Cameras").click()
+    page.get_by_label("Find by camera label").fill(label)
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("awaiting approval")).to_be_visible()
+    shot(page, web.shots, "admin-cameras")
+    page.get_by_role("button", name=f"Approve pulls from {label}").click()
+    expect(page.get_by_text("Camera approved")).to_be_visible()
+    with session_scope(web.engine) as s:
+        assert s.get(Camera, cam.id).approved_at is not None  # type: ignore[union-attr]
+
+
+def test_every_console_page_works_by_keyboard(web: Site, chromium: Browser) -> None:
+    """Sign in with the keyboard alone: the skip link comes first, then the form in order."""
+    page = _page(chromium)
+    username, password = make_user(web.engine, "investigator")
+    page.goto(f"{web.url}/login")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.get_by_label("Username").focus()
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    page.keyboard.type(password)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile("/console/cases"))
+    shot(page, web.shots, "login-done")
