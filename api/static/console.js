@@ -25,7 +25,7 @@
       map.attributionControl.setPrefix(false);
       map.attributionControl.addAttribution("no map tiles (CUSTODY_MAP_TILE_URL)");
     }
-    L.control.scale({ imperial: false }).addTo(map);
+    L.control.scale({ imperial: false, position: "topright" }).addTo(map);
     return map;
   }
 
