@@ -335,17 +335,32 @@ def test_admin_manages_users_agencies_and_approves_an_integrated_camera(web: Sit
         assert s.get(Camera, cam.id).approved_at is not None  # type: ignore[union-attr]
 
 
-def test_every_console_page_works_by_keyboard(web: Site, chromium: Browser) -> None:
-    """Sign in with the keyboard alone: the skip link comes first, then the form in order."""
+def test_the_console_works_by_keyboard_alone(web: Site, chromium: Browser) -> None:
+    """Sign in and open a case with the keyboard alone: the sign-in form has the focus, and on every
+    other page the skip link comes first and leads to the content."""
     page = _page(chromium)
     username, password = make_user(web.engine, "investigator")
     page.goto(f"{web.url}/login")
-    page.keyboard.press("Tab")
-    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
-    page.get_by_label("Username").focus()
+    expect(page.get_by_label("Username")).to_be_focused()
     page.keyboard.type(username)
     page.keyboard.press("Tab")
     page.keyboard.type(password)
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile("/console/cases"))
-    shot(page, web.shots, "login-done")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    title = f"Keyboard case {uuid.uuid4().hex[:6]}"
+    for _ in range(20):  # Tab through the content until the title field has the focus
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "title":
+            break
+    expect(page.get_by_label("Title")).to_be_focused()
+    page.keyboard.type(title)
+    page.keyboard.press("Tab")
+    page.keyboard.type("typed without a mouse")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Open case")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name=title)).to_be_visible()
+    shot(page, web.shots, "keyboard-case")
