@@ -58,6 +58,8 @@ def dev_facts(settings: Settings) -> dict[str, Any]:
         "api": settings.api_url,
         "api_docs": f"{settings.api_url}/docs",
         "health": f"{settings.api_url}/health",
+        "console": f"{settings.base_url}/login",
+        "resident_signup": f"{settings.base_url}/resident/signup",
         "temporal": settings.temporal_address,
         "temporal_namespace": settings.temporal_namespace,
         "temporal_ui": f"http://127.0.0.1:{settings.temporal_ui_port}",
@@ -78,6 +80,8 @@ def dev_facts(settings: Settings) -> dict[str, Any]:
 
 def _print_banner(console: Console, facts: dict[str, Any], dev_json: Path) -> None:
     table = Table(title="custody is running", show_header=False, title_justify="left")
+    table.add_row("Web console", facts["console"])
+    table.add_row("Residents sign up", facts["resident_signup"])
     table.add_row("API", facts["api"])
     table.add_row("API docs", facts["api_docs"])
     table.add_row("Health", facts["health"])
