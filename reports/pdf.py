@@ -45,6 +45,7 @@ CONSENT_TYPES = (
     "request_expired",
     "request_cancelled",
 )
+SHARE_TYPES = ("case_shared", "share_revoked")
 
 
 def _p(text: object, style: ParagraphStyle = BODY) -> Paragraph:
@@ -235,6 +236,36 @@ def render_report(
                 ]
             )
     story.append(_table(rows, [0.6 * inch, 1.4 * inch, 1.3 * inch, 2.2 * inch, 1.5 * inch]))
+
+    # Sharing: who outside the owning agency could read the case, and what they did through a share
+    story.append(_p("Access by other agencies", H1))
+    shared = [
+        (item, entry)
+        for item, entry in entries
+        if entry["type"] in SHARE_TYPES or " via share " in entry.get("detail", "")
+    ]
+    if not shared:
+        story.append(_p("This case was never shared outside its agency.", SMALL))
+    else:
+        story.append(
+            _p(
+                "Read-only shares granted and revoked, and every read, view, download and report made "
+                "through a share (from the ledger).",
+                SMALL,
+            )
+        )
+        rows = [[_p(h, SMALL) for h in ("Ledger #", "When (UTC)", "Event", "Agency", "Detail")]]
+        for item, entry in shared:
+            rows.append(
+                [
+                    _p(item["index"], SMALL),
+                    _p(entry["at"], SMALL),
+                    _p(entry["type"], SMALL),
+                    _p(entry.get("agency", ""), SMALL),
+                    _p(entry.get("detail", ""), SMALL),
+                ]
+            )
+        story.append(_table(rows, [0.6 * inch, 1.35 * inch, 1.25 * inch, 0.8 * inch, 3.0 * inch]))
 
     # Ledger section
     story += [

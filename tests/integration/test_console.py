@@ -283,6 +283,7 @@ def test_share_granted_used_and_revoked_and_another_agency_refused(web: Site, ch
     # The custody report shows the share's life.
     pdf = bearer(web.url, *inv_user).get(f"/cases/{case.case_id}/custody-report.pdf").content
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Access by other agencies" in text
     assert "case_shared" in text and "share_revoked" in text and "case_viewed" in text
 
 
