@@ -87,9 +87,11 @@ def check_camera_fields(kind: str, pull_url: str | None) -> None:
     if kind not in CameraKind.__members__:
         raise Unprocessable(f"kind must be 'registered' or 'integrated', got {kind!r}.")
     if pull_url is not None and not re.match(r"^https?://[^\s]+$", pull_url):
-        raise Unprocessable("pull_url must be an http:// or https:// URL.")
+        raise Unprocessable("The recorder address (pull_url) must start with http:// or https://.")
     if kind == CameraKind.integrated and not pull_url:
-        raise Unprocessable("An integrated camera needs a pull_url custody can fetch footage from.")
+        raise Unprocessable(
+            "An integrated camera needs the recorder address (pull_url) that custody fetches footage from."
+        )
 
 
 def create_camera(
