@@ -42,6 +42,9 @@ def web(stack: Stack, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
         reminders_s=[3600],
         public_url=f"http://127.0.0.1:{port}",
         ledger_checkpoint_interval_s=1,
+        # Every test signs up from 127.0.0.1 into one database per session: the per-client limit is
+        # tested at the service (test_residents), the per-address limit over HTTP.
+        signup_max_per_client=10_000,
     )
     shots = screenshot_dir(tmp_path_factory.mktemp("web")) / db_url.split(":", 1)[0].split("+")[0]
     with running_worker(settings), live_server(settings, port) as url:
