@@ -72,8 +72,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        from api.web.render import error_page, is_html_path
+
+        if is_html_path(request.url.path):
+            return error_page(
+                request,
+                500,
+                "internal_error",
+                "custody could not finish this; it was logged. Try again in a minute.",
+            )
         return JSONResponse(
             error_body("internal_error", "custody failed to handle this request; it was logged. Try again."),
             status_code=500,

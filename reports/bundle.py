@@ -20,7 +20,7 @@ BUNDLE_FORMAT = "custody-bundle/1"
 class BundleFacts:
     case: Case
     evidence: list[Evidence]
-    cameras: dict[str, dict[str, Any]]  # camera id -> {label, kind}
+    cameras: dict[str, dict[str, Any]]  # camera id -> {label, kind, clock_offset_s}
     generated_by: str
     requests: list[dict[str, Any]] = field(default_factory=list)  # {id, camera_id, status, owner}
 
@@ -59,6 +59,8 @@ def build_bundle(ledger: Ledger, facts: BundleFacts) -> tuple[dict[str, Any], Si
                 "camera_id": ev.camera_id,
                 "camera_label": facts.cameras.get(ev.camera_id, {}).get("label"),
                 "camera_kind": facts.cameras.get(ev.camera_id, {}).get("kind"),
+                # recorder clock minus true time as the owner registered it (None: unknown)
+                "camera_clock_offset_s": facts.cameras.get(ev.camera_id, {}).get("clock_offset_s"),
                 "filename": ev.filename,
                 "content_type": ev.content_type,
                 "size": ev.size,

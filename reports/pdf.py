@@ -48,6 +48,14 @@ CONSENT_TYPES = (
 SHARE_TYPES = ("case_shared", "share_revoked")
 
 
+def _offset(seconds: int | None) -> str:
+    if seconds is None:
+        return "offset unknown"
+    if seconds == 0:
+        return "on time"
+    return f"{abs(seconds)} s {'fast' if seconds > 0 else 'slow'} (owner's statement)"
+
+
 def _p(text: object, style: ParagraphStyle = BODY) -> Paragraph:
     return Paragraph(escape(str(text)), style)
 
@@ -167,7 +175,7 @@ def render_report(
                 _hash_cell(ev["sha256"]),
                 _p(
                     f"{ev.get('camera_label') or ev['camera_id']} ({ev.get('camera_kind')}); "
-                    f"request {ev['request_id']}",
+                    f"recorder clock {_offset(ev.get('camera_clock_offset_s'))}; request {ev['request_id']}",
                     SMALL,
                 ),
                 _p(f"{ev['received_at']} / {ev.get('verified_at') or '-'}", SMALL),

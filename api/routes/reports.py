@@ -34,7 +34,7 @@ def _facts(session: Any, user: User, case_id: str, pseudonymise: bool) -> Bundle
         cam = session.get(Camera, req.camera_id)
         owner = session.get(Owner, cam.owner_id) if cam is not None else None
         if cam is not None:
-            cameras[cam.id] = {"label": cam.label, "kind": cam.kind}
+            cameras[cam.id] = {"label": cam.label, "kind": cam.kind, "clock_offset_s": cam.clock_offset_s}
         shown = None
         if owner is not None:
             shown = (

@@ -97,7 +97,7 @@ async def login(request: Request, session: SessionDep, settings: SettingsDep) ->
         session=session, kind=websessions.STAFF, subject_id=user.id, ttl_s=settings.session_ttl_s
     )
     response = redirect(next_path if next_path != "/console" else HOME.get(user.role, "/console/cases"))
-    set_cookie(response, STAFF_COOKIE, raw, settings, max_age=settings.session_ttl_s)
+    set_cookie(response, STAFF_COOKIE, raw, settings, max_age=settings.session_ttl_s, samesite="strict")
     return response
 
 

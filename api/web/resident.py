@@ -348,7 +348,11 @@ async def _cancel_waiting(request: Request, session: Session, owner: Owner) -> i
     session.commit()
     if not waiting:
         return 0
-    client = await temporal_client(request)
+    try:
+        client = await temporal_client(request)
+    except Exception:  # Temporal unreachable: the owner has left anyway; unanswered requests expire
+        log.exception("could not reach Temporal to cancel %d request(s) of a withdrawing owner", len(waiting))
+        return 0
     cancelled = 0
     for req in waiting:
         handle = client.get_workflow_handle_for(FootageRequestWorkflow.run, request_workflow_id(req.id))

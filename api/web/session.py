@@ -1,6 +1,9 @@
 """Cookie sessions and CSRF protection for the HTML pages.
 
-Cookies are HttpOnly, SameSite=Lax and Secure whenever the public URL is https (settings). Every
+Cookies are HttpOnly and Secure whenever the public URL is https (settings). The staff session is
+SameSite=Strict: a link from another site must not be able to make a signed-in investigator's
+browser download evidence (each download is a custody event in their name). Residents' sessions
+are SameSite=Lax so that the link in their email opens their page; nothing they GET changes state. Every
 form of a signed-in page carries the session's CSRF token (synchronizer-token pattern); forms shown
 before sign-in (login, sign-up, sign-in links) use a double-submit cookie instead.
 """
@@ -8,7 +11,7 @@ before sign-in (login, sign-up, sign-in links) use a double-submit cookie instea
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import Depends, Request
@@ -44,14 +47,21 @@ class CsrfFailed(Forbidden):
         )
 
 
-def set_cookie(response: Response, name: str, value: str, settings: Settings, max_age: int) -> None:
+def set_cookie(
+    response: Response,
+    name: str,
+    value: str,
+    settings: Settings,
+    max_age: int,
+    samesite: Literal["lax", "strict"] = "lax",
+) -> None:
     response.set_cookie(
         name,
         value,
         max_age=max_age,
         httponly=True,
         secure=settings.secure_cookies,
-        samesite="lax",
+        samesite=samesite,
         path="/",
     )
 

@@ -96,6 +96,7 @@ def test_resident_signs_up_registers_a_camera_and_the_investigator_gets_its_foot
     inv.get_by_label("Description").fill("Two people seen running north at 21:40.")
     inv.get_by_role("button", name="Open case").click()
     expect(inv.get_by_text("Case opened")).to_be_visible()
+    case_id = inv.url.split("/console/cases/")[1].split("?")[0]
     end = datetime.now(UTC) - timedelta(minutes=2)
     inv.get_by_label("Latitude").fill(f"{lat + 0.0003:.6f}")
     inv.get_by_label("Longitude").fill(f"{lon:.6f}")
@@ -140,6 +141,9 @@ def test_resident_signs_up_registers_a_camera_and_the_investigator_gets_its_foot
     expect(inv.get_by_text("90 s off true time")).to_be_visible()
     expect(inv.locator("table .pill.attached")).to_be_visible()
     shot(inv, web.shots, "investigator-request")
+
+    bundle = inv.request.get(f"{web.url}/console/cases/{case_id}/custody-bundle.json")
+    assert bundle.ok and bundle.json()["evidence"][0]["camera_clock_offset_s"] == 90
 
     # --- the resident sees the request and its outcome ---
     res.goto(f"{web.url}/resident")

@@ -82,7 +82,7 @@ def test_tampered_expired_and_ended_sessions_go_back_to_sign_in(web: Site) -> No
     user, password = make_user(web.engine, "auditor")
     resp = login.post("/login", data={"username": user, "password": password, "csrf_token": token})
     set_cookie = resp.headers["set-cookie"].lower()
-    assert "httponly" in set_cookie and "samesite=lax" in set_cookie
+    assert "httponly" in set_cookie and "samesite=strict" in set_cookie
 
 
 def test_another_agency_gets_404_for_every_route_of_a_case(web: Site, evidence_case) -> None:  # type: ignore[no-untyped-def]
@@ -213,3 +213,21 @@ def test_login_form_errors_are_pages_not_json(web: Site) -> None:
     resp = client.post("/login", data={"username": "nobody", "password": "wrong", "csrf_token": token})
     assert resp.status_code == 401 and "Wrong username or password" in resp.text
     assert client.get("/console/no-such-page", follow_redirects=False).status_code in (303, 404)
+
+
+def test_a_share_with_one_user_opens_the_case_to_that_user_only(web: Site, evidence_case) -> None:  # type: ignore[no-untyped-def]
+    inv, case = evidence_case
+    chosen, colleague = (
+        make_user(web.engine, "prosecutor", "USCP"),
+        make_user(web.engine, "prosecutor", "USCP"),
+    )
+    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    resp = bearer(web.url, *inv).post(
+        f"/cases/{case.case_id}/shares", json={"agency": "USCP", "username": chosen[0], "expires_at": later}
+    )
+    assert resp.status_code == 201, resp.text
+    assert bearer(web.url, *chosen).get(f"/cases/{case.case_id}/evidence").status_code == 200
+    assert bearer(web.url, *colleague).get(f"/cases/{case.case_id}/evidence").status_code == 404
+    client, _ = console_session(web.url, *colleague)
+    assert client.get(f"/console/cases/{case.case_id}").status_code == 404
+    assert case.case_id not in client.get("/console/cases").text
