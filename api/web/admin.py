@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from api.deps import SessionDep
 from api.web.render import page, redirect
-from api.web.session import StaffSession, check_csrf
+from api.web.session import StaffSession, check_csrf, checked_form
 from custody.errors import CustodyError, Forbidden
 from custody.models import Camera, Owner, Role, User
 from custody.services import registry
@@ -23,11 +23,6 @@ router = APIRouter(include_in_schema=False, prefix="/console/admin")
 def _admin(user: User) -> None:
     if user.role != "admin":
         raise Forbidden("These pages are for administrators.")
-
-
-async def _form(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v.strip() for k, v in form.items() if isinstance(v, str)}
 
 
 def _users_page(
@@ -57,8 +52,7 @@ def users_page(request: Request, session: SessionDep, staff: StaffSession) -> Re
 @router.post("/users")
 async def create_user(request: Request, session: SessionDep, staff: StaffSession) -> Response:
     _admin(staff[0])
-    await check_csrf(request, staff[1])
-    form = await _form(request)
+    form = await checked_form(request, staff[1])
     try:
         user_svc.create_user(
             session=session,
@@ -76,8 +70,7 @@ async def create_user(request: Request, session: SessionDep, staff: StaffSession
 @router.post("/users/{user_id}/active")
 async def set_active(user_id: str, request: Request, session: SessionDep, staff: StaffSession) -> Response:
     _admin(staff[0])
-    await check_csrf(request, staff[1])
-    form = await _form(request)
+    form = await checked_form(request, staff[1])
     user_svc.set_active(session=session, user_id=user_id, active=form.get("active") == "true", by=staff[0])
     return redirect("/console/admin/users?notice=updated")
 
@@ -107,8 +100,7 @@ def agencies_page(request: Request, session: SessionDep, staff: StaffSession) ->
 @router.post("/agencies")
 async def create_agency(request: Request, session: SessionDep, staff: StaffSession) -> Response:
     _admin(staff[0])
-    await check_csrf(request, staff[1])
-    form = await _form(request)
+    form = await checked_form(request, staff[1])
     try:
         user_svc.create_agency(session=session, code=form.get("code", ""), name=form.get("name", ""))
     except CustodyError as exc:

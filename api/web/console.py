@@ -23,7 +23,9 @@ from api.web.session import (
     StaffSession,
     check_csrf,
     check_form_token,
+    checked_form,
     clear_cookie,
+    form_fields,
     form_token,
     keep_form_cookie,
     safe_next,
@@ -48,9 +50,9 @@ HOME = {
 }
 
 
-async def _form(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v.strip() for k, v in form.items() if isinstance(v, str)}
+def _writer(user: User, what: str) -> None:
+    if user.role not in WRITERS:
+        raise Forbidden(f"Only investigators and administrators {what}.")
 
 
 # --- sign-in ----------------------------------------------------------------------------------
@@ -72,7 +74,7 @@ def login_page(request: Request, settings: SettingsDep, next: str = "/console") 
 @router.post("/login")
 async def login(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     await check_form_token(request)
-    form = await _form(request)
+    form = await form_fields(request)
     form_token(request)
     next_path = safe_next(form.get("next"), "/console")
     try:
@@ -147,11 +149,9 @@ def cases_page(request: Request, session: SessionDep, staff: StaffSession) -> Re
 @router.post("/console/cases")
 async def create_case(request: Request, session: SessionDep, staff: StaffSession) -> Response:
     user, web = staff
-    await check_csrf(request, web)
-    form = await _form(request)
+    form = await checked_form(request, web)
     try:
-        if user.role not in WRITERS:
-            raise Forbidden("Only investigators and administrators open cases.")
+        _writer(user, "open cases")
         if len(form.get("description", "")) > 10_000:
             raise Unprocessable("Keep the description to 10,000 characters.")
         case = case_svc.create_case(
@@ -268,11 +268,9 @@ async def post_alert(
     case_id: str, request: Request, session: SessionDep, settings: SettingsDep, staff: StaffSession
 ) -> Response:
     user, web = staff
-    await check_csrf(request, web)
-    form = await _form(request)
+    form = await checked_form(request, web)
     try:
-        if user.role not in WRITERS:
-            raise Forbidden("Only investigators and administrators send alerts.")
+        _writer(user, "send alerts")
         case = case_svc.get_case_for_write(session=session, user=user, case_id=case_id)
         try:
             body = AlertIn(
@@ -303,8 +301,7 @@ def cameras_near(
     lon: float = Query(ge=-180, le=180),
 ) -> JSONResponse:
     """Active cameras around a point, for the alert map to show which ones an alert would ask."""
-    if staff[0].role not in WRITERS:
-        raise Forbidden("Only investigators and administrators see the camera map.")
+    _writer(staff[0], "see the camera map")
     reach = settings.max_radius_m * 3
     hits = registry.search_cameras(
         session=session, lat=lat, lon=lon, radius_m=reach, max_radius_m=reach, limit=2000
@@ -357,8 +354,7 @@ async def cancel_request(
 ) -> Response:
     user, web = staff
     await check_csrf(request, web)
-    if user.role not in WRITERS:
-        raise Forbidden("Only investigators and administrators cancel requests.")
+    _writer(user, "cancel requests")
     await case_routes.cancel_request(request_id, user, session, request)
     return redirect(f"/console/requests/{request_id}?notice=cancelled")
 
@@ -391,11 +387,9 @@ async def share(
     case_id: str, request: Request, session: SessionDep, settings: SettingsDep, staff: StaffSession
 ) -> Response:
     user, web = staff
-    await check_csrf(request, web)
-    form = await _form(request)
+    form = await checked_form(request, web)
     try:
-        if user.role not in WRITERS:
-            raise Forbidden("Only investigators and administrators share cases.")
+        _writer(user, "share cases")
         expires = datetime.fromisoformat(_utc(form.get("expires_at", ""), "Share until"))
         new = case_svc.new_share(
             session=session,
@@ -426,8 +420,7 @@ async def revoke(
 ) -> Response:
     user, web = staff
     await check_csrf(request, web)
-    if user.role not in WRITERS:
-        raise Forbidden("Only investigators and administrators revoke shares.")
+    _writer(user, "revoke shares")
     found = case_svc.revocable_share(session=session, user=user, case_id=case_id, share_id=share_id)
     await record_share_event(
         request, user, found, EventType.share_revoked, f"share {found.id} with {found.agency} revoked"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -24,7 +25,9 @@ from api.web.session import (
     ResidentSession,
     check_csrf,
     check_form_token,
+    checked_form,
     clear_cookie,
+    form_fields,
     form_token,
     keep_form_cookie,
     set_cookie,
@@ -38,11 +41,6 @@ from workflows.requests import ActorInput, FootageRequestWorkflow, request_workf
 
 router = APIRouter(include_in_schema=False, prefix="/resident")
 log = logging.getLogger("custody.resident")
-
-
-async def _form(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v.strip() for k, v in form.items() if isinstance(v, str)}
 
 
 def _client(request: Request) -> str:
@@ -102,16 +100,11 @@ def signup_page(request: Request, settings: SettingsDep) -> Response:
 
 @router.post("/signup")
 async def signup(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
-    await check_form_token(request)
-    form = await _form(request)
-    form_token(request)
-    try:
-        res.throttle(
-            session=session, email=form.get("email", ""), client=_client(request), limits=_limits(settings)
-        )
-        session.commit()  # the attempt counts even if what follows fails
-        mail = res.sign_up(
-            session=session,
+    form = await _anonymous_form(request)
+
+    def make(s: Session) -> res.Mail | None:
+        return res.sign_up(
+            session=s,
             name=form.get("name", ""),
             email=form.get("email", ""),
             phone=form.get("phone", ""),
@@ -120,8 +113,9 @@ async def signup(request: Request, session: SessionDep, settings: SettingsDep) -
             terms_version=settings.terms_version,
             link_ttl_s=settings.signup_link_ttl_s,
         )
-        if mail is not None:
-            await _send(settings, mail)
+
+    try:
+        await _throttled_mail(request, session, settings, form.get("email", ""), make)
     except CustodyError as exc:
         session.rollback()
         return page(
@@ -135,6 +129,29 @@ async def signup(request: Request, session: SessionDep, settings: SettingsDep) -
     return page(request, "web/resident/check_email.html", email=form.get("email", ""), purpose="signup")
 
 
+async def _anonymous_form(request: Request) -> dict[str, str]:
+    """A form posted before sign-in: its double-submit token checked, a token ready for a re-render."""
+    await check_form_token(request)
+    form = await form_fields(request)
+    form_token(request)
+    return form
+
+
+async def _throttled_mail(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    email: str,
+    make: Callable[[Session], res.Mail | None],
+) -> None:
+    """Count the attempt (kept even if the rest fails), then make and send the link, if any."""
+    res.throttle(session=session, email=email, client=_client(request), limits=_limits(settings))
+    session.commit()
+    mail = make(session)
+    if mail is not None:
+        await _send(settings, mail)
+
+
 @router.get("/signin")
 def signin_page(request: Request, settings: SettingsDep) -> Response:
     form_token(request)
@@ -143,19 +160,13 @@ def signin_page(request: Request, settings: SettingsDep) -> Response:
 
 @router.post("/signin")
 async def signin(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
-    await check_form_token(request)
-    form = await _form(request)
-    form_token(request)
+    form = await _anonymous_form(request)
+
+    def make(s: Session) -> res.Mail | None:
+        return res.sign_in_link(session=s, email=form.get("email", ""), link_ttl_s=settings.login_link_ttl_s)
+
     try:
-        res.throttle(
-            session=session, email=form.get("email", ""), client=_client(request), limits=_limits(settings)
-        )
-        session.commit()
-        mail = res.sign_in_link(
-            session=session, email=form.get("email", ""), link_ttl_s=settings.login_link_ttl_s
-        )
-        if mail is not None:
-            await _send(settings, mail)
+        await _throttled_mail(request, session, settings, form.get("email", ""), make)
     except CustodyError as exc:
         session.rollback()
         return page(request, "web/resident/signin.html", status=exc.status, error=exc.message, form=form)
@@ -271,8 +282,7 @@ def new_camera(request: Request, resident: ResidentSession) -> Response:
 @router.post("/cameras")
 async def add_camera(request: Request, session: SessionDep, resident: ResidentSession) -> Response:
     owner, web = resident
-    await check_csrf(request, web)
-    form = await _form(request)
+    form = await checked_form(request, web)
     try:
         res.add_camera(session=session, owner=owner, form=_camera_form(form))
     except CustodyError as exc:
@@ -306,8 +316,7 @@ async def edit_camera(
     camera_id: str, request: Request, session: SessionDep, resident: ResidentSession
 ) -> Response:
     owner, web = resident
-    await check_csrf(request, web)
-    form = await _form(request)
+    form = await checked_form(request, web)
     try:
         res.edit_camera(session=session, owner=owner, camera_id=camera_id, form=_camera_form(form))
     except CustodyError as exc:
@@ -330,8 +339,7 @@ async def remove_camera(
 @router.post("/business")
 async def business(request: Request, session: SessionDep, resident: ResidentSession) -> Response:
     owner, web = resident
-    await check_csrf(request, web)
-    form = await _form(request)
+    form = await checked_form(request, web)
     name = form.get("business_name", "")[:200]
     owner.business_name = name or None
     session.add(owner)
@@ -372,8 +380,7 @@ async def withdraw(
     request: Request, session: SessionDep, settings: SettingsDep, resident: ResidentSession
 ) -> Response:
     owner, web = resident
-    await check_csrf(request, web)
-    form = await _form(request)
+    form = await checked_form(request, web)
     if form.get("confirm") != "yes":
         return page(
             request,

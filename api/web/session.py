@@ -95,11 +95,23 @@ StaffSession = Annotated[tuple[User, WebSession], Depends(_staff_session)]
 ResidentSession = Annotated[tuple[Owner, WebSession], Depends(_resident_session)]
 
 
+async def form_fields(request: Request) -> dict[str, str]:
+    """The posted form's text fields, trimmed (file fields are ignored)."""
+    form = await request.form()
+    return {k: v.strip() for k, v in form.items() if isinstance(v, str)}
+
+
 async def check_csrf(request: Request, row: WebSession) -> None:
     form = await request.form()
     submitted = form.get(CSRF_FIELD)
     if not websessions.csrf_ok(row, submitted if isinstance(submitted, str) else None):
         raise CsrfFailed()
+
+
+async def checked_form(request: Request, row: WebSession) -> dict[str, str]:
+    """The posted form's fields, once its CSRF token matched the session's."""
+    await check_csrf(request, row)
+    return await form_fields(request)
 
 
 def form_token(request: Request) -> str:
