@@ -19,21 +19,20 @@ from api.routes.shares import record_share_event
 from api.schemas import AlertIn
 from api.web.render import page, redirect
 from api.web.session import (
-    STAFF_COOKIE,
     StaffSession,
     check_csrf,
     check_form_token,
     checked_form,
-    clear_cookie,
     form_fields,
     form_token,
     keep_form_cookie,
     safe_next,
-    set_cookie,
+    signed_in,
+    signed_out,
 )
 from custody.errors import CustodyError, Forbidden, Unprocessable
 from custody.ledger.entries import EventType
-from custody.models import Agency, Camera, CaseShare, FootageRequest, User
+from custody.models import Camera, CaseShare, User
 from custody.services import cases as case_svc
 from custody.services import registry, websessions
 from custody.services import requests as svc
@@ -95,23 +94,19 @@ async def login(request: Request, session: SessionDep, settings: SettingsDep) ->
             next=next_path,
             username=form.get("username", ""),
         )
-    raw, _ = websessions.start(
-        session=session, kind=websessions.STAFF, subject_id=user.id, ttl_s=settings.session_ttl_s
+    location = next_path if next_path != "/console" else HOME.get(user.role, "/console/cases")
+    return signed_in(
+        session=session, settings=settings, kind=websessions.STAFF, subject_id=user.id, location=location
     )
-    response = redirect(next_path if next_path != "/console" else HOME.get(user.role, "/console/cases"))
-    set_cookie(response, STAFF_COOKIE, raw, settings, max_age=settings.session_ttl_s, samesite="strict")
-    return response
 
 
 @router.post("/logout")
 async def logout(
     request: Request, session: SessionDep, settings: SettingsDep, staff: StaffSession
 ) -> Response:
-    await check_csrf(request, staff[1])
-    websessions.end(session=session, raw=request.cookies.get(STAFF_COOKIE))
-    response = redirect("/login")
-    clear_cookie(response, STAFF_COOKIE, settings)
-    return response
+    return await signed_out(
+        request, session=session, settings=settings, kind=websessions.STAFF, row=staff[1], location="/login"
+    )
 
 
 @router.get("/console")
@@ -427,10 +422,3 @@ async def revoke(
     )
     case_svc.mark_revoked(session=session, user=user, share=found)
     return redirect(f"/console/cases/{case_id}?notice=revoked#sharing")
-
-
-def agency_names(session: Session) -> dict[str, str]:
-    return {a.code: a.name for a in session.exec(select(Agency))}
-
-
-__all__ = ["FootageRequest", "router"]

@@ -30,7 +30,8 @@ from api.web.session import (
     form_fields,
     form_token,
     keep_form_cookie,
-    set_cookie,
+    signed_in,
+    signed_out,
 )
 from custody.errors import CustodyError, ServiceUnavailable, Unprocessable
 from custody.models import Owner, WebSession
@@ -189,23 +190,27 @@ def link_page(token: str, request: Request, session: SessionDep, settings: Setti
 async def use_link(token: str, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     await check_form_token(request)
     owner = res.use_link(session=session, raw=token)
-    raw, _ = websessions.start(
-        session=session, kind=websessions.RESIDENT, subject_id=owner.id, ttl_s=settings.session_ttl_s
+    return signed_in(
+        session=session,
+        settings=settings,
+        kind=websessions.RESIDENT,
+        subject_id=owner.id,
+        location="/resident?notice=welcome",
     )
-    response = redirect("/resident?notice=welcome")
-    set_cookie(response, RESIDENT_COOKIE, raw, settings, max_age=settings.session_ttl_s)
-    return response
 
 
 @router.post("/signout")
 async def signout(
     request: Request, session: SessionDep, settings: SettingsDep, resident: ResidentSession
 ) -> Response:
-    await check_csrf(request, resident[1])
-    websessions.end(session=session, raw=request.cookies.get(RESIDENT_COOKIE))
-    response = redirect("/resident/signin?notice=signed-out")
-    clear_cookie(response, RESIDENT_COOKIE, settings)
-    return response
+    return await signed_out(
+        request,
+        session=session,
+        settings=settings,
+        kind=websessions.RESIDENT,
+        row=resident[1],
+        location="/resident/signin?notice=signed-out",
+    )
 
 
 # --- home, cameras ----------------------------------------------------------------------------

@@ -15,9 +15,10 @@ from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep
 from custody.errors import CustodyError, Forbidden, Unauthenticated
 from custody.models import Owner, User, WebSession
 from custody.services import websessions
@@ -146,4 +147,31 @@ def safe_next(value: str | None, default: str) -> str:
     return default
 
 
-__all__ = ["ResidentSession", "SettingsDep", "StaffSession"]
+#: Per kind of session: its cookie and SameSite mode (see the module docstring).
+COOKIES: dict[str, tuple[str, Literal["lax", "strict"]]] = {
+    websessions.STAFF: (STAFF_COOKIE, "strict"),
+    websessions.RESIDENT: (RESIDENT_COOKIE, "lax"),
+}
+
+
+def signed_in(*, session: Session, settings: Settings, kind: str, subject_id: str, location: str) -> Response:
+    """Start a session and send the browser on to `location` with its cookie."""
+    raw, _ = websessions.start(
+        session=session, kind=kind, subject_id=subject_id, ttl_s=settings.session_ttl_s
+    )
+    name, samesite = COOKIES[kind]
+    response = RedirectResponse(location, status_code=303)
+    set_cookie(response, name, raw, settings, max_age=settings.session_ttl_s, samesite=samesite)
+    return response
+
+
+async def signed_out(
+    request: Request, *, session: Session, settings: Settings, kind: str, row: WebSession, location: str
+) -> Response:
+    """End this browser's session (a CSRF-checked form) and clear its cookie."""
+    await check_csrf(request, row)
+    name, _ = COOKIES[kind]
+    websessions.end(session=session, raw=request.cookies.get(name))
+    response = RedirectResponse(location, status_code=303)
+    clear_cookie(response, name, settings)
+    return response
