@@ -38,8 +38,21 @@ def spot() -> tuple[float, float]:
     return 40.0 + random.random() * 5, -100.0 + random.random() * 10
 
 
+UNNAMED_CONTROLS = """() => Array.from(document.querySelectorAll(
+    'input:not([type=hidden]), select, textarea, button, a[href]')).filter(el => {
+      const box = el.getBoundingClientRect();
+      if (!box.width && !box.height) return false;
+      const named = (el.labels && el.labels.length) || el.getAttribute('aria-label')
+        || el.getAttribute('aria-labelledby') || (el.tagName !== 'INPUT' && el.textContent.trim());
+      return !named;
+    }).map(el => el.outerHTML.slice(0, 160))"""
+
+
 def shot(page: Page, folder: Path, name: str) -> None:
-    """The page as it is now, at desktop and at phone width, and a check that it fits the phone."""
+    """The page as it is now, at desktop and at phone width; checks that it fits the phone and that
+    every visible control has a name a screen reader can read."""
+    unnamed = page.evaluate(UNNAMED_CONTROLS)
+    assert not unnamed, f"{name}: controls without an accessible name: {unnamed}"
     folder.mkdir(parents=True, exist_ok=True)
     size = page.viewport_size or DESKTOP
     page.set_viewport_size(DESKTOP)

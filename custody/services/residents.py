@@ -81,6 +81,8 @@ def throttle(*, session: Session, email: str, client: str, limits: Throttle) -> 
             retry_after_s=limits.window_s,
         )
     session.add(SignupAttempt(email=key, client=client[:64]))
+    # Attempts older than the window count for nothing: keep the table small.
+    session.execute(sa.delete(SignupAttempt).where(col(SignupAttempt.at) < since))
     session.flush()
 
 
