@@ -38,6 +38,8 @@ bench: $(STAMP)
 	$(PY) bench/radius_search.py
 	$(PY) bench/ledger.py
 	$(PY) bench/footage.py
+	$(PY) bench/report.py
+	$(PY) bench/console.py
 
 clean-state:
 	rm -rf .custody
