@@ -133,7 +133,7 @@
         if (cls) td.className = cls; tr.appendChild(td); return td;
       }
       cell("File", e.filename);
-      cell("Size", e.size.toLocaleString("en-US") + " B");
+      cell("Size", e.size.toLocaleString("en-US") + " B", "nowrap");
       cell("SHA-256", e.sha256, "mono");
       var st = cell("Status", ""); var pill = document.createElement("span"); pill.className = "pill " + e.status; pill.textContent = e.status; st.appendChild(pill);
       var dl = cell("", "");

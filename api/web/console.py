@@ -32,7 +32,7 @@ from api.web.session import (
 )
 from custody.errors import CustodyError, Forbidden, Unprocessable
 from custody.ledger.entries import EventType
-from custody.models import Camera, CaseShare, User
+from custody.models import Camera, CaseShare, Incident, User
 from custody.services import cases as case_svc
 from custody.services import registry, websessions
 from custody.services import requests as svc
@@ -176,9 +176,13 @@ def _case_page(
         ids = [s.user_id for s in shares if s.user_id]
         share_users = {u.id: u.username for u in session.exec(select(User).where(col(User.id).in_(ids)))}
     now = datetime.now(UTC).replace(microsecond=0)
+    last = session.exec(
+        select(Incident).where(Incident.case_id == case.id).order_by(col(Incident.created_at).desc())
+    ).first()
+    centre = (last.lat, last.lon) if last else tuple(request.app.state.settings.map_center)
     defaults = {
-        "lat": f"{request.app.state.settings.map_center[0]:.5f}",
-        "lon": f"{request.app.state.settings.map_center[1]:.5f}",
+        "lat": f"{centre[0]:.6f}",
+        "lon": f"{centre[1]:.6f}",
         "radius_m": "150",
         "window_start": (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
         "window_end": now.strftime("%Y-%m-%dT%H:%M"),
