@@ -35,6 +35,7 @@ from api.web.session import (
 )
 from custody.errors import CustodyError, ServiceUnavailable, Unprocessable
 from custody.models import Owner, WebSession
+from custody.services import requests as req_svc
 from custody.services import residents as res
 from custody.services import websessions
 from custody.settings import Settings
@@ -349,6 +350,20 @@ async def business(request: Request, session: SessionDep, resident: ResidentSess
     owner.business_name = name or None
     session.add(owner)
     return redirect("/resident?notice=business-saved")
+
+
+@router.post("/requests/{request_id}/answer")
+async def answer(
+    request_id: str, request: Request, session: SessionDep, resident: ResidentSession
+) -> Response:
+    """A signed-in owner answers an open request from their page: a fresh consent link for it (the
+    emailed ones keep working), opened at once."""
+    owner, web = resident
+    await check_csrf(request, web)
+    req = res.answerable_request(session=session, owner=owner, request_id=request_id)
+    assert req.expires_at is not None
+    raw, _ = req_svc.issue_token(session=session, request_id=req.id, expires_at=req.expires_at)
+    return redirect(f"/consent/{raw}")
 
 
 # --- leaving ----------------------------------------------------------------------------------

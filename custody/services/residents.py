@@ -339,6 +339,7 @@ class OwnerRequest:
     asked_at: datetime
     files: int
     ended: bool
+    waiting: bool  # the owner can still answer or upload
 
 
 def requests_of(*, session: Session, owner: Owner) -> list[OwnerRequest]:
@@ -364,6 +365,24 @@ def requests_of(*, session: Session, owner: Owner) -> list[OwnerRequest]:
                 asked_at=req.created_at,
                 files=int(files),
                 ended=req.status in TERMINAL_STATUSES,
+                waiting=req.status in ("notified", "consented")
+                and not req.files_complete
+                and req.kind == CameraKind.registered
+                and req.expires_at is not None,
             )
         )
     return out
+
+
+def answerable_request(*, session: Session, owner: Owner, request_id: str) -> FootageRequest:
+    """One of the owner's requests that still waits on them (to answer, or to finish uploading)."""
+    req = session.get(FootageRequest, request_id)
+    camera = session.get(Camera, req.camera_id) if req else None
+    if req is None or camera is None or camera.owner_id != owner.id:
+        raise NotFound(f"No footage request {request_id} was made to you.")
+    waiting = (RequestStatus.requested, RequestStatus.notified, RequestStatus.consented)
+    if req.status not in waiting or req.files_complete or req.kind != CameraKind.registered:
+        raise Gone(f"This request has ended or needs nothing more from you ({req.status}).")
+    if req.expires_at is None:
+        raise Gone("This request's notice is still on its way; use the link in its email when it arrives.")
+    return req

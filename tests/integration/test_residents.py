@@ -258,3 +258,42 @@ def test_integrated_cameras_need_a_business_and_approval_before_any_pull(web: Si
         )
         assert [r.kind for r in pulled] == ["integrated"]
         s.rollback()  # no workflows were started for these requests: leave nothing behind
+
+
+def test_a_signed_in_owner_answers_an_open_request_from_their_page(web: Site) -> None:
+    client, csrf, _ = resident(web)
+    lat, lon = spot()
+    assert _add_camera(client, csrf, lat, lon).status_code == 303
+    inv = bearer(web.url, *make_user(web.engine, "investigator"))
+    case = inv.post("/cases", json={"title": "Bike theft"}).json()["id"]
+    end = datetime.now(UTC) - timedelta(minutes=1)
+    alert = inv.post(
+        f"/cases/{case}/alerts",
+        json={
+            "lat": lat,
+            "lon": lon,
+            "radius_m": 30,
+            "description": "x",
+            "window_start": (end - timedelta(minutes=10)).isoformat(),
+            "window_end": end.isoformat(),
+        },
+    )
+    req = alert.json()["requests"][0]["id"]
+    wait_for("notified", lambda: inv.get(f"/requests/{req}").json()["status"] == "notified")
+    home = client.get("/resident")
+    assert f"/resident/requests/{req}/answer" in home.text
+    other, other_csrf, _ = resident(web)
+    assert other.post(f"/resident/requests/{req}/answer", data={"csrf_token": other_csrf}).status_code == 404
+    assert client.post(f"/resident/requests/{req}/answer", data={}).status_code == 403  # CSRF
+    opened = client.post(
+        f"/resident/requests/{req}/answer", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert opened.status_code == 303 and opened.headers["location"].startswith("/consent/")
+    link = opened.headers["location"]
+    facts = client.get(link, headers={"Accept": "application/json"}).json()
+    assert facts["request_id"] == req and facts["status"] == "notified"
+    assert client.post(f"{link}/decision", json={"decision": "decline"}).json()["status"] == "declined"
+    assert inv.get(f"/requests/{req}").json()["status"] == "declined"
+    after = client.get("/resident")
+    assert f"/resident/requests/{req}/answer" not in after.text and "declined" in after.text
+    assert client.post(f"/resident/requests/{req}/answer", data={"csrf_token": csrf}).status_code == 410
