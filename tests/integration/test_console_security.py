@@ -8,6 +8,7 @@ import hashlib
 import io
 import re
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -16,10 +17,11 @@ from pypdf import PdfReader
 from sqlmodel import select
 
 from custody.db import session_scope
-from custody.models import Case, CaseShare, WebSession
+from custody.models import Case, CaseShare, FootageRequest, Incident, WebSession
+from tests.flow import wait_for
 from tests.helpers import make_user
 from tests.integration.conftest import Site
-from tests.web import bearer, case_with_evidence, console_session
+from tests.web import bearer, case_with_evidence, console_session, local_minutes, spot
 
 pytestmark = pytest.mark.stack
 
@@ -231,3 +233,53 @@ def test_a_share_with_one_user_opens_the_case_to_that_user_only(web: Site, evide
     client, _ = console_session(web.url, *colleague)
     assert client.get(f"/console/cases/{case.case_id}").status_code == 404
     assert case.case_id not in client.get("/console/cases").text
+
+
+def test_alert_form_refuses_bad_input_with_a_reason_and_cancel_works_from_the_console(web: Site) -> None:
+    user = make_user(web.engine, "investigator")
+    api = bearer(web.url, *user)
+    lat, lon = spot()
+    owner = api.post(
+        "/owners", json={"name": "Kim", "email": f"kim-{uuid.uuid4().hex[:8]}@example.org"}
+    ).json()
+    api.post(
+        "/cameras",
+        json={"owner_id": owner["id"], "label": "Gate", "lat": lat, "lon": lon, "kind": "registered"},
+    )
+    client, csrf = console_session(web.url, *user)
+    made = client.post("/console/cases", data={"title": "Console cancel", "csrf_token": csrf})
+    case_id = made.headers["location"].split("/")[3].split("?")[0]
+    end = datetime.now(UTC) - timedelta(minutes=2)
+    form = {
+        "lat": f"{lat}",
+        "lon": f"{lon}",
+        "radius_m": "40",
+        "window_start": local_minutes(end - timedelta(minutes=20)),
+        "window_end": local_minutes(end),
+        "description": "x",
+        "csrf_token": csrf,
+    }
+    for change, why in (
+        ({"radius_m": "5000"}, "above the program"),
+        ({"window_end": local_minutes(datetime.now(UTC) + timedelta(hours=2))}, "in the future"),
+        ({"lat": "north"}, "not a number"),
+        ({"window_start": local_minutes(end + timedelta(minutes=1))}, "before window_end"),
+    ):
+        resp = client.post(f"/console/cases/{case_id}/alerts", data={**form, **change})
+        assert resp.status_code == 422 and why in resp.text, (change, resp.status_code)
+        assert 'value="' + change[next(iter(change))] + '"' in resp.text  # what was typed is kept
+    with session_scope(web.engine) as s:
+        assert not s.exec(select(Incident).where(Incident.case_id == case_id)).all()
+    sent = client.post(f"/console/cases/{case_id}/alerts", data=form)
+    assert sent.status_code == 303 and "notice=alert-1" in sent.headers["location"]
+    with session_scope(web.engine) as s:
+        (req,) = s.exec(select(FootageRequest).where(FootageRequest.case_id == case_id)).all()
+    wait_for("notified", lambda: api.get(f"/requests/{req.id}").json()["status"] == "notified")
+    page = client.get(f"/console/requests/{req.id}")
+    assert "Cancel this request" in page.text
+    assert client.post(f"/console/requests/{req.id}/cancel", data={}).status_code == 403
+    done = client.post(f"/console/requests/{req.id}/cancel", data={"csrf_token": csrf})
+    assert done.status_code == 303
+    assert api.get(f"/requests/{req.id}").json()["status"] == "cancelled"
+    again = client.post(f"/console/requests/{req.id}/cancel", data={"csrf_token": csrf})
+    assert again.status_code == 409 and "already ended" in again.text
