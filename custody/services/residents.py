@@ -186,8 +186,13 @@ def use_link(*, session: Session, raw: str) -> Owner:
     """Spend a link (once): confirms the address if it was a confirmation link. Returns the owner."""
     token, owner = peek_link(session=session, raw=raw)
     now = utcnow()
-    token.used_at = now
-    session.add(token)
+    spent = session.execute(  # at most one of two concurrent uses wins
+        sa.update(OwnerToken)
+        .where(col(OwnerToken.token_hash) == token.token_hash, col(OwnerToken.used_at).is_(None))
+        .values(used_at=now)
+    )
+    if spent.rowcount != 1:  # type: ignore[attr-defined]
+        raise Gone("This link was already used. Ask for a new sign-in link if you need one.")
     if token.purpose == CONFIRM and owner.confirmed_at is None:
         owner.confirmed_at = now
         session.add(owner)

@@ -283,3 +283,24 @@ def test_alert_form_refuses_bad_input_with_a_reason_and_cancel_works_from_the_co
     assert api.get(f"/requests/{req.id}").json()["status"] == "cancelled"
     again = client.post(f"/console/requests/{req.id}/cancel", data={"csrf_token": csrf})
     assert again.status_code == 409 and "already ended" in again.text
+
+
+def test_behind_https_the_session_cookie_is_secure(web: Site) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    settings = web.settings.model_copy(update={"public_url": "https://custody.example.gov"})
+    user, password = make_user(web.engine, "prosecutor")
+    with TestClient(create_app(settings), base_url="https://testserver") as client:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)  # type: ignore[union-attr]
+        resp = client.post(
+            "/login",
+            data={"username": user, "password": password, "csrf_token": token},
+            follow_redirects=False,
+        )
+        assert resp.status_code == 303
+        cookie = resp.headers["set-cookie"].lower()
+        assert "custody_session=" in cookie and "secure" in cookie and "httponly" in cookie
+        assert "samesite=strict" in cookie
+        assert client.get("/console/cases").status_code == 200
