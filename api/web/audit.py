@@ -7,6 +7,7 @@ import io
 import json
 import tempfile
 import zipfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,13 @@ from api.web.session import StaffSession
 from custody.errors import Forbidden
 from custody.ledger.merkle import ProofError, verify_consistency
 from custody.ledger.note import NoteError, open_checkpoint
-from custody.ledger.store import Ledger, LedgerRangeError, SignedCheckpoint
+from custody.ledger.store import Ledger, LedgerRangeError
 from custody.models import User
 
 router = APIRouter(include_in_schema=False)
 AUDITORS = ("auditor", "admin")
 CHART_W, CHART_H, PAD = 640, 200, 36
+RECENT = 200  # checkpoints listed; any other size can be typed into the consistency form
 
 
 def _auditor(user: User) -> None:
@@ -37,34 +39,26 @@ def _ledger(request: Request) -> Ledger:
     return ledger
 
 
-def _chart(points: list[SignedCheckpoint]) -> dict[str, Any]:
-    """An SVG polyline of tree size over time (at most 200 points), drawn by the template."""
+def _chart(points: list[tuple[int, datetime]]) -> dict[str, Any]:
+    """An SVG polyline of tree size over time, drawn by the template."""
     if not points:
-        return {"points": "", "dots": [], "labels": []}
-    step = max(1, len(points) // 200)
-    sample = points[::step]
-    if sample[-1] is not points[-1]:
-        sample.append(points[-1])
-    t0, t1 = sample[0].created_at.timestamp(), sample[-1].created_at.timestamp()
-    top = max(p.tree_size for p in sample) or 1
+        return {"points": "", "dots": []}
+    t0, t1 = points[0][1].timestamp(), points[-1][1].timestamp()
+    top = max(size for size, _ in points) or 1
     span = (t1 - t0) or 1.0
 
-    def xy(p: SignedCheckpoint) -> tuple[float, float]:
-        x = (
-            PAD + (p.created_at.timestamp() - t0) / span * (CHART_W - 2 * PAD)
-            if len(sample) > 1
-            else CHART_W / 2
-        )
-        y = CHART_H - PAD - p.tree_size / top * (CHART_H - 2 * PAD)
+    def xy(size: int, at: datetime) -> tuple[float, float]:
+        x = PAD + (at.timestamp() - t0) / span * (CHART_W - 2 * PAD) if len(points) > 1 else CHART_W / 2
+        y = CHART_H - PAD - size / top * (CHART_H - 2 * PAD)
         return round(x, 1), round(y, 1)
 
-    coords = [xy(p) for p in sample]
+    coords = [xy(size, at) for size, at in points]
     return {
         "points": " ".join(f"{x},{y}" for x, y in coords),
         "dots": coords[-30:],
         "top": top,
-        "first": sample[0].created_at,
-        "last": sample[-1].created_at,
+        "first": points[0][1],
+        "last": points[-1][1],
     }
 
 
@@ -125,17 +119,18 @@ def ledger_page(
     _auditor(user)
     ledger = _ledger(request)
     latest = ledger.sign_checkpoint() or ledger.latest_checkpoint()
-    all_cps = ledger.checkpoints()
+    total, growth = ledger.growth(200)
     check = _consistency(ledger, first, second) if first is not None and second is not None else None
+    recent = ledger.recent_checkpoints(RECENT)
     return page(
         request,
         "web/ledger.html",
         user=user,
         web=web,
         latest=latest,
-        checkpoints=list(reversed(all_cps))[:200],
-        total=len(all_cps),
-        chart=_chart(all_cps),
+        checkpoints=recent,
+        total=total,
+        chart=_chart(growth),
         size=(CHART_W, CHART_H, PAD),
         check=check,
         public_key=ledger.verifier.encode(),

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -80,6 +80,14 @@ class SignedCheckpoint:
     root: bytes
     note: str
     created_at: datetime
+
+
+def _as_utc(value: object) -> datetime:
+    """An aggregate's timestamp as an aware UTC datetime, whatever form the driver returns."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Ledger:
@@ -270,6 +278,40 @@ class Ledger:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(_checkpoints).order_by(_checkpoints.c.tree_size))
             return [SignedCheckpoint(int(r.tree_size), bytes(r.root), r.note, r.created_at) for r in rows]
+
+    def recent_checkpoints(self, limit: int) -> list[SignedCheckpoint]:
+        """The newest `limit` checkpoints, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(_checkpoints).order_by(_checkpoints.c.tree_size.desc()).limit(limit)
+            )
+            return [SignedCheckpoint(int(r.tree_size), bytes(r.root), r.note, r.created_at) for r in rows]
+
+    def growth(self, points: int) -> tuple[int, list[tuple[int, datetime]]]:
+        """How many checkpoints there are, and at most `points` (tree size, signed at) pairs spread
+        evenly over them, oldest first: the log's growth without reading every checkpoint's note."""
+        with self.engine.connect() as conn:
+            total = int(conn.execute(sa.select(sa.func.count()).select_from(_checkpoints)).scalar_one())
+            bucket = sa.func.ntile(points).over(order_by=_checkpoints.c.tree_size).label("bucket")
+            inner = sa.select(_checkpoints.c.tree_size, _checkpoints.c.created_at, bucket).subquery()
+            stmt = (
+                sa.select(sa.func.max(inner.c.tree_size), sa.func.max(inner.c.created_at))
+                .group_by(inner.c.bucket)
+                .order_by(sa.func.max(inner.c.tree_size))
+            )
+            rows = conn.execute(stmt).all()
+        first = self._first_checkpoint()
+        sample = [(int(size), _as_utc(at)) for size, at in rows]
+        if first is not None and (not sample or sample[0][0] != first.tree_size):
+            sample.insert(0, (first.tree_size, first.created_at))
+        return total, sample
+
+    def _first_checkpoint(self) -> SignedCheckpoint | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(sa.select(_checkpoints).order_by(_checkpoints.c.tree_size).limit(1)).first()
+            return (
+                None if r is None else SignedCheckpoint(int(r.tree_size), bytes(r.root), r.note, r.created_at)
+            )
 
     def checkpoint_at(self, tree_size: int) -> SignedCheckpoint | None:
         with self.engine.connect() as conn:

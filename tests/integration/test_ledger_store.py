@@ -143,3 +143,19 @@ def test_checkpoints_are_signed_kept_and_consistent(ledger_db: str) -> None:
     assert first.tree_size in sizes and second.tree_size in sizes
     proof = ledger.consistency_proof(first.tree_size, second.tree_size)
     verify_consistency(first.tree_size, second.tree_size, first.root, second.root, proof)
+
+
+def test_growth_samples_checkpoints_evenly_without_reading_them_all(ledger_db: str) -> None:
+    ledger = _ledger(ledger_db)
+    for i in range(30):
+        ledger.record(_event(i), idempotency_key=f"growth-{uuid.uuid4()}")
+        ledger.sign_checkpoint()
+    total, sample = ledger.growth(10)
+    everything = [(c.tree_size, c.created_at) for c in ledger.checkpoints()]
+    assert total == len(everything) >= 30
+    assert len(sample) <= 11  # 10 buckets, plus the very first checkpoint
+    assert sample[0] == everything[0] and sample[-1] == everything[-1]
+    assert [s for s, _ in sample] == sorted({s for s, _ in sample})
+    assert set(sample) <= set(everything)
+    recent = ledger.recent_checkpoints(5)
+    assert [c.tree_size for c in recent] == [s for s, _ in reversed(everything[-5:])]
