@@ -3,8 +3,8 @@ checkpoints (RFC 9162 §2.1.4), entries searchable by case, and the export for o
 
 from __future__ import annotations
 
-import io
 import json
+import shutil
 import tempfile
 import zipfile
 from datetime import datetime
@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
+from starlette.background import BackgroundTask
 
-from api.deps import SessionDep
 from api.web.render import page
 from api.web.session import StaffSession
 from custody.errors import Forbidden
@@ -171,19 +171,25 @@ def entries_page(
 
 
 @router.get("/console/ledger/export.zip")
-def export_zip(request: Request, staff: StaffSession, session: SessionDep) -> Response:
-    """The same files as `custody ledger export`, zipped: verify them with `custody ledger verify`."""
+def export_zip(request: Request, staff: StaffSession) -> Response:
+    """The same files as `custody ledger export`, zipped: verify them with `custody ledger verify`.
+    Built in a temporary folder on disk and streamed, so a large ledger does not sit in memory."""
     _auditor(staff[0])
     ledger = _ledger(request)
-    buf = io.BytesIO()
-    with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = ledger.export(Path(tmp))
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            for path in sorted(Path(tmp).rglob("*")):
+    tmp = Path(tempfile.mkdtemp(prefix="custody-export-"))
+    try:
+        checkpoint = ledger.export(tmp / "export")
+        archive = tmp / "ledger.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted((tmp / "export").rglob("*")):
                 if path.is_file():
-                    zf.write(path, f"ledger-{checkpoint.tree_size}/{path.relative_to(tmp)}")
-    return Response(
-        buf.getvalue(),
+                    zf.write(path, f"ledger-{checkpoint.tree_size}/{path.relative_to(tmp / 'export')}")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return FileResponse(
+        archive,
         media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="custody-ledger-{checkpoint.tree_size}.zip"'},
+        filename=f"custody-ledger-{checkpoint.tree_size}.zip",
+        background=BackgroundTask(shutil.rmtree, tmp, ignore_errors=True),
     )
