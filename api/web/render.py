@@ -3,6 +3,7 @@ HTML error pages for browser routes."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,11 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlmodel import Session
 
 from custody.models import Owner, User, WebSession
 
+log = logging.getLogger("custody.web")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATES))
 HTML_PREFIXES = ("/console", "/resident", "/login", "/logout")
@@ -81,4 +84,27 @@ def redirect(path: str) -> RedirectResponse:
 
 
 def error_page(request: Request, status: int, code: str, message: str) -> Response:
-    return page(request, "web/error.html", status=status, code=code, message=message)
+    """An error as a page, with the signed-in person's header when there is one (best effort: an
+    error page must render even when the database is what failed)."""
+    who: dict[str, Any] = {}
+    try:
+        who = _who(request)
+    except Exception:  # the page is more useful without the header than not at all
+        log.warning("error page without its header: the session could not be read", exc_info=True)
+    return page(request, "web/error.html", status=status, code=code, message=message, **who)
+
+
+def _who(request: Request) -> dict[str, Any]:
+    from api.web.session import RESIDENT_COOKIE, STAFF_COOKIE
+    from custody.services import websessions
+
+    with Session(request.app.state.engine) as session:
+        row = websessions.load(session=session, raw=request.cookies.get(STAFF_COOKIE), kind=websessions.STAFF)
+        if row is not None:
+            return {"user": session.get(User, row.subject_id), "web": row}
+        row = websessions.load(
+            session=session, raw=request.cookies.get(RESIDENT_COOKIE), kind=websessions.RESIDENT
+        )
+        if row is not None:
+            return {"owner": session.get(Owner, row.subject_id), "web": row}
+    return {}

@@ -274,6 +274,7 @@ def test_share_granted_used_and_revoked_and_another_agency_refused(web: Site, ch
     resp = outsider.goto(f"{web.url}/console/cases/{case.case_id}")
     assert resp is not None and resp.status == 404
     expect(outsider.get_by_role("heading", name="Not found")).to_be_visible()
+    expect(outsider.get_by_role("button", name="Sign out")).to_be_visible()  # still their own console
     shot(outsider, web.shots, "outsider-not-found")
 
     inv.reload()
