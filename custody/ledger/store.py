@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -80,6 +81,14 @@ class SignedCheckpoint:
     root: bytes
     note: str
     created_at: datetime
+
+
+_BY_SIZE = sa.select(_checkpoints).order_by(_checkpoints.c.tree_size)
+_BY_SIZE_DESC = sa.select(_checkpoints).order_by(_checkpoints.c.tree_size.desc())
+
+
+def _checkpoint_of(row: sa.Row[Any]) -> SignedCheckpoint:
+    return SignedCheckpoint(int(row.tree_size), bytes(row.root), row.note, row.created_at)
 
 
 def _as_utc(value: object) -> datetime:
@@ -263,62 +272,49 @@ class Ledger:
 
     @staticmethod
     def _latest(conn: sa.Connection) -> SignedCheckpoint | None:
-        row = conn.execute(sa.select(_checkpoints).order_by(_checkpoints.c.tree_size.desc()).limit(1)).first()
-        return (
-            None
-            if row is None
-            else SignedCheckpoint(int(row.tree_size), bytes(row.root), row.note, row.created_at)
-        )
+        row = conn.execute(_BY_SIZE_DESC.limit(1)).first()
+        return None if row is None else _checkpoint_of(row)
+
+    def _checkpoint_rows(self, stmt: sa.Select[Any]) -> list[SignedCheckpoint]:
+        with self.engine.connect() as conn:
+            return [_checkpoint_of(r) for r in conn.execute(stmt)]
 
     def latest_checkpoint(self) -> SignedCheckpoint | None:
         with self.engine.connect() as conn:
             return self._latest(conn)
 
     def checkpoints(self) -> list[SignedCheckpoint]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(_checkpoints).order_by(_checkpoints.c.tree_size))
-            return [SignedCheckpoint(int(r.tree_size), bytes(r.root), r.note, r.created_at) for r in rows]
+        return self._checkpoint_rows(_BY_SIZE)
 
     def recent_checkpoints(self, limit: int) -> list[SignedCheckpoint]:
         """The newest `limit` checkpoints, newest first."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(_checkpoints).order_by(_checkpoints.c.tree_size.desc()).limit(limit)
-            )
-            return [SignedCheckpoint(int(r.tree_size), bytes(r.root), r.note, r.created_at) for r in rows]
+        return self._checkpoint_rows(_BY_SIZE_DESC.limit(limit))
 
     def growth(self, points: int) -> tuple[int, list[tuple[int, datetime]]]:
         """How many checkpoints there are, and at most `points` (tree size, signed at) pairs spread
-        evenly over them, oldest first: the log's growth without reading every checkpoint's note."""
+        evenly over them, oldest first (the very first always among them): the log's growth
+        without reading every checkpoint's note."""
+        bucket = sa.func.ntile(points).over(order_by=_checkpoints.c.tree_size).label("bucket")
+        inner = sa.select(_checkpoints.c.tree_size, _checkpoints.c.created_at, bucket).subquery()
+        stmt = (
+            sa.select(sa.func.max(inner.c.tree_size), sa.func.max(inner.c.created_at))
+            .group_by(inner.c.bucket)
+            .order_by(sa.func.max(inner.c.tree_size))
+        )
+        first = sa.select(_checkpoints.c.tree_size, _checkpoints.c.created_at).order_by(
+            _checkpoints.c.tree_size
+        )
         with self.engine.connect() as conn:
             total = int(conn.execute(sa.select(sa.func.count()).select_from(_checkpoints)).scalar_one())
-            bucket = sa.func.ntile(points).over(order_by=_checkpoints.c.tree_size).label("bucket")
-            inner = sa.select(_checkpoints.c.tree_size, _checkpoints.c.created_at, bucket).subquery()
-            stmt = (
-                sa.select(sa.func.max(inner.c.tree_size), sa.func.max(inner.c.created_at))
-                .group_by(inner.c.bucket)
-                .order_by(sa.func.max(inner.c.tree_size))
-            )
-            rows = conn.execute(stmt).all()
-        first = self._first_checkpoint()
-        sample = [(int(size), _as_utc(at)) for size, at in rows]
-        if first is not None and (not sample or sample[0][0] != first.tree_size):
-            sample.insert(0, (first.tree_size, first.created_at))
+            sample = [(int(size), _as_utc(at)) for size, at in conn.execute(stmt)]
+            oldest = conn.execute(first.limit(1)).first()
+        if oldest is not None and (not sample or sample[0][0] != oldest.tree_size):
+            sample.insert(0, (int(oldest.tree_size), oldest.created_at))
         return total, sample
 
-    def _first_checkpoint(self) -> SignedCheckpoint | None:
-        with self.engine.connect() as conn:
-            r = conn.execute(sa.select(_checkpoints).order_by(_checkpoints.c.tree_size).limit(1)).first()
-            return (
-                None if r is None else SignedCheckpoint(int(r.tree_size), bytes(r.root), r.note, r.created_at)
-            )
-
     def checkpoint_at(self, tree_size: int) -> SignedCheckpoint | None:
-        with self.engine.connect() as conn:
-            r = conn.execute(sa.select(_checkpoints).where(_checkpoints.c.tree_size == tree_size)).first()
-            return (
-                None if r is None else SignedCheckpoint(int(r.tree_size), bytes(r.root), r.note, r.created_at)
-            )
+        found = self._checkpoint_rows(_BY_SIZE.where(_checkpoints.c.tree_size == tree_size))
+        return found[0] if found else None
 
     def entries(self, start: int, end: int) -> list[tuple[int, bytes]]:
         """Entries [start, end) as (index, the exact bytes that were hashed)."""
