@@ -38,6 +38,8 @@ from custody.timeutil import rfc3339, utcnow
 CONFIRM = "confirm"
 LOGIN = "login"
 CLOCK_OFFSET_LIMIT_S = 7 * 86400
+#: Statuses in which a registered camera's request waits on its owner (to answer, or to upload).
+OWNER_TURN = (RequestStatus.requested, RequestStatus.notified, RequestStatus.consented)
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,13 +320,12 @@ def withdraw(*, session: Session, owner: Owner) -> list[FootageRequest]:
         sa.update(Camera).where(col(Camera.owner_id) == owner.id).values(active=False, updated_at=now)
     )
     session.flush()
-    waiting = [RequestStatus.requested, RequestStatus.notified, RequestStatus.consented]
     stmt = (
         select(FootageRequest)
         .join(Camera, col(Camera.id) == col(FootageRequest.camera_id))
         .where(
             Camera.owner_id == owner.id,
-            col(FootageRequest.status).in_([str(s) for s in waiting]),
+            col(FootageRequest.status).in_([str(s) for s in OWNER_TURN]),
             col(FootageRequest.files_complete).is_(False),
             FootageRequest.kind == CameraKind.registered,
         )
@@ -355,28 +356,30 @@ def requests_of(*, session: Session, owner: Owner) -> list[OwnerRequest]:
         .where(Camera.owner_id == owner.id)
         .order_by(col(FootageRequest.created_at).desc())
     )
-    out = []
-    for req, label in session.exec(stmt).all():
-        files = session.execute(
-            sa.select(sa.func.count()).select_from(Evidence).where(col(Evidence.request_id) == req.id)
-        ).scalar_one()
-        out.append(
-            OwnerRequest(
-                id=req.id,
-                camera_label=label,
-                status=req.status,
-                window_start=req.window_start,
-                window_end=req.window_end,
-                asked_at=req.created_at,
-                files=int(files),
-                ended=req.status in TERMINAL_STATUSES,
-                waiting=req.status in ("notified", "consented")
-                and not req.files_complete
-                and req.kind == CameraKind.registered
-                and req.expires_at is not None,
-            )
+    rows = session.exec(stmt).all()
+    counts = sa.select(col(Evidence.request_id), sa.func.count()).where(
+        col(Evidence.request_id).in_([req.id for req, _ in rows])
+    )
+    files = {rid: int(n) for rid, n in session.execute(counts.group_by(col(Evidence.request_id)))}
+    return [
+        OwnerRequest(
+            id=req.id,
+            camera_label=label,
+            status=req.status,
+            window_start=req.window_start,
+            window_end=req.window_end,
+            asked_at=req.created_at,
+            files=files.get(req.id, 0),
+            ended=req.status in TERMINAL_STATUSES,
+            waiting=_waits_on_owner(req) and req.expires_at is not None,
         )
-    return out
+        for req, label in rows
+    ]
+
+
+def _waits_on_owner(req: FootageRequest) -> bool:
+    """A registered camera's request the owner can still answer or upload to."""
+    return req.status in OWNER_TURN and not req.files_complete and req.kind == CameraKind.registered
 
 
 def answerable_request(*, session: Session, owner: Owner, request_id: str) -> FootageRequest:
@@ -385,8 +388,7 @@ def answerable_request(*, session: Session, owner: Owner, request_id: str) -> Fo
     camera = session.get(Camera, req.camera_id) if req else None
     if req is None or camera is None or camera.owner_id != owner.id:
         raise NotFound(f"No footage request {request_id} was made to you.")
-    waiting = (RequestStatus.requested, RequestStatus.notified, RequestStatus.consented)
-    if req.status not in waiting or req.files_complete or req.kind != CameraKind.registered:
+    if not _waits_on_owner(req):
         raise Gone(f"This request has ended or needs nothing more from you ({req.status}).")
     if req.expires_at is None:
         raise Gone("This request's notice is still on its way; use the link in its email when it arrives.")
