@@ -112,6 +112,29 @@ def bearer(url: str, username: str, password: str) -> httpx.Client:
     return client
 
 
+def ask(
+    investigator: httpx.Client, lat: float, lon: float, *, title: str, radius_m: float
+) -> tuple[str, str]:
+    """A new case whose alert asks the one camera near (lat, lon) for the last half hour but five
+    minutes: the case id and the request id."""
+    case = investigator.post("/cases", json={"title": title}).json()["id"]
+    end = datetime.now(UTC) - timedelta(minutes=5)
+    alert = investigator.post(
+        f"/cases/{case}/alerts",
+        json={
+            "lat": lat,
+            "lon": lon,
+            "radius_m": radius_m,
+            "description": "x",
+            "window_start": (end - timedelta(minutes=30)).isoformat(),
+            "window_end": end.isoformat(),
+        },
+    )
+    assert alert.status_code == 202, alert.text
+    (request,) = alert.json()["requests"]
+    return case, request["id"]
+
+
 @dataclass
 class EvidenceCase:
     case_id: str
@@ -134,23 +157,7 @@ def case_with_evidence(
         json={"owner_id": owner, "label": "Side gate", "lat": lat, "lon": lon, "kind": "registered"},
     )
     assert cam.status_code == 201, cam.text
-    case = investigator.post("/cases", json={"title": title or f"Burglary {uuid.uuid4().hex[:6]}"}).json()[
-        "id"
-    ]
-    end = datetime.now(UTC) - timedelta(minutes=5)
-    alert = investigator.post(
-        f"/cases/{case}/alerts",
-        json={
-            "lat": lat,
-            "lon": lon,
-            "radius_m": 50,
-            "description": "break-in",
-            "window_start": (end - timedelta(minutes=30)).isoformat(),
-            "window_end": end.isoformat(),
-        },
-    )
-    assert alert.status_code == 202, alert.text
-    req = alert.json()["requests"][0]["id"]
+    case, req = ask(investigator, lat, lon, title=title or f"Burglary {uuid.uuid4().hex[:6]}", radius_m=50)
     link = link_in(wait_for("the notice", lambda: messages_to(settings.home / "mail", email))[0])
     token = link.rsplit("/", 1)[1]
     owner_client = httpx.Client(base_url=url, timeout=60)

@@ -158,10 +158,20 @@ async def create_case(request: Request, session: SessionDep, staff: StaffSession
 
 
 def _case_page(
-    request: Request, session: Session, staff: tuple[User, Any], case_id: str, status: int = 200, **extra: Any
+    request: Request,
+    session: Session,
+    staff: tuple[User, Any],
+    case_id: str,
+    status: int = 200,
+    viewed: bool = False,
+    **extra: Any,
 ) -> Response:
+    """The case page; `viewed` when this is a reading of the case (not a form shown again), which
+    through a share is a custody event."""
     user, web = staff
     access = case_svc.case_access(session=session, user=user, case_id=case_id)
+    if viewed:
+        case_routes.record_share_view(case_routes._ledger(request), user, access, "case page viewed")
     case = access.case
     reqs = svc.list_requests(session=session, case=case)
     cameras = {
@@ -213,9 +223,7 @@ def _case_page(
 
 @router.get("/console/cases/{case_id}")
 def case_page(case_id: str, request: Request, session: SessionDep, staff: StaffSession) -> Response:
-    access = case_svc.case_access(session=session, user=staff[0], case_id=case_id)
-    case_routes.record_share_view(case_routes._ledger(request), staff[0], access, "case page viewed")
-    return _case_page(request, session, staff, case_id)
+    return _case_page(request, session, staff, case_id, viewed=True)
 
 
 @router.get("/console/cases/{case_id}/requests.json")

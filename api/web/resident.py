@@ -219,16 +219,28 @@ async def signout(
 
 @router.get("")
 def home(request: Request, session: SessionDep, settings: SettingsDep, resident: ResidentSession) -> Response:
+    return _home_page(request, session, settings, resident, notice=request.query_params.get("notice"))
+
+
+def _home_page(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    resident: tuple[Owner, WebSession],
+    status: int = 200,
+    **extra: Any,
+) -> Response:
     owner, web = resident
     return page(
         request,
         "web/resident/home.html",
+        status=status,
         owner=owner,
         web=web,
         cameras=res.cameras_of(session=session, owner=owner),
         requests=res.requests_of(session=session, owner=owner),
-        notice=request.query_params.get("notice"),
         retention_days=settings.evidence_retention_days,
+        **extra,
     )
 
 
@@ -402,17 +414,14 @@ async def withdraw(
     owner, web = resident
     form = await checked_form(request, web)
     if form.get("confirm") != "yes":
-        return page(
+        return _home_page(
             request,
-            "web/resident/home.html",
+            session,
+            settings,
+            resident,
             status=422,
-            owner=owner,
-            web=web,
-            cameras=res.cameras_of(session=session, owner=owner),
-            requests=res.requests_of(session=session, owner=owner),
-            withdraw_error="Tick the box to confirm that you want to leave the program.",
-            retention_days=settings.evidence_retention_days,
             notice=None,
+            withdraw_error="Tick the box to confirm that you want to leave the program.",
         )
     cancelled = await _cancel_waiting(request, session, owner)
     websessions.end_all(session=session, subject_id=owner.id)

@@ -3,7 +3,6 @@ following the link from a real email received by the SMTP server."""
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,26 +10,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from custody.settings import Settings
 from devstack.procs import free_port
 from tests.conftest import Stack
 from tests.flow import link_in, live_server, messages_to, running_worker, video_bytes, wait_for
 from tests.helpers import make_user
+from tests.integration.conftest import needs_chromium
+from tests.web import PHONE
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-PHONE: ViewportSize = {"width": 390, "height": 844}
-
-pytestmark = pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +35,6 @@ def site(stack: Stack, db_url: str) -> Iterator[tuple[str, Settings]]:
     )
     with running_worker(settings), live_server(settings, port) as url:
         yield url, settings
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def _request(url: str, settings: Settings, lat: float) -> tuple[httpx.Client, str, str]:
@@ -93,7 +75,7 @@ def _status(client: httpx.Client, request_id: str) -> str:
 
 
 def test_owner_consents_and_uploads_on_a_phone(
-    site: tuple[str, Settings], browser: Browser, tmp_path: Path
+    site: tuple[str, Settings], chromium: Browser, tmp_path: Path
 ) -> None:
     url, settings = site
     client, request_id, email = _request(url, settings, 36.101 + uuid.uuid4().int % 1000 / 100000)
@@ -103,7 +85,7 @@ def test_owner_consents_and_uploads_on_a_phone(
     clip = tmp_path / "porch 21-40.mp4"
     clip.write_bytes(video_bytes(2_500_000))
 
-    page = browser.new_page(viewport=PHONE)
+    page = chromium.new_page(viewport=PHONE)
     page.goto(link)
     expect(page.get_by_role("heading", name="asks for footage")).to_be_visible()
     expect(page.get_by_text("Front porch")).to_be_visible()
@@ -123,11 +105,11 @@ def test_owner_consents_and_uploads_on_a_phone(
     wait_for("attached", lambda: _status(client, request_id) == "attached", timeout=60)
 
 
-def test_owner_declines(site: tuple[str, Settings], browser: Browser) -> None:
+def test_owner_declines(site: tuple[str, Settings], chromium: Browser) -> None:
     url, settings = site
     client, request_id, email = _request(url, settings, 36.201 + uuid.uuid4().int % 1000 / 100000)
     link = link_in(wait_for("the notice", lambda: messages_to(settings.home / "mail", email))[0])
-    page = browser.new_page(viewport=PHONE)
+    page = chromium.new_page(viewport=PHONE)
     page.goto(link)
     page.get_by_role("button", name="No, I decline").click()
     expect(page.get_by_role("heading", name="You declined this request")).to_be_visible()

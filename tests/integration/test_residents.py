@@ -22,7 +22,7 @@ from custody.services.requests import AlertLimits, create_alert
 from tests.flow import messages_to, wait_for
 from tests.helpers import make_user, unique_email
 from tests.integration.conftest import Site
-from tests.web import bearer, resident_link_in, spot
+from tests.web import ask, bearer, resident_link_in, spot
 
 pytestmark = pytest.mark.stack
 
@@ -173,20 +173,7 @@ def test_resident_cameras_are_their_own_and_withdrawal_takes_them_out_at_once(we
 
     # An investigator asks this camera; then the owner leaves the program.
     inv = bearer(web.url, *make_user(web.engine, "investigator"))
-    case = inv.post("/cases", json={"title": "Hit and run"}).json()["id"]
-    end = datetime.now(UTC) - timedelta(minutes=1)
-    alert = inv.post(
-        f"/cases/{case}/alerts",
-        json={
-            "lat": lat,
-            "lon": lon,
-            "radius_m": 30,
-            "description": "x",
-            "window_start": (end - timedelta(minutes=10)).isoformat(),
-            "window_end": end.isoformat(),
-        },
-    )
-    req = alert.json()["requests"][0]["id"]
+    _, req = ask(inv, lat, lon, title="Hit and run", radius_m=30)
     wait_for("notified", lambda: inv.get(f"/requests/{req}").json()["status"] == "notified")
     home = client.get("/resident")
     assert "Driveway (new)" in home.text and "notified" in home.text
@@ -265,20 +252,7 @@ def test_a_signed_in_owner_answers_an_open_request_from_their_page(web: Site) ->
     lat, lon = spot()
     assert _add_camera(client, csrf, lat, lon).status_code == 303
     inv = bearer(web.url, *make_user(web.engine, "investigator"))
-    case = inv.post("/cases", json={"title": "Bike theft"}).json()["id"]
-    end = datetime.now(UTC) - timedelta(minutes=1)
-    alert = inv.post(
-        f"/cases/{case}/alerts",
-        json={
-            "lat": lat,
-            "lon": lon,
-            "radius_m": 30,
-            "description": "x",
-            "window_start": (end - timedelta(minutes=10)).isoformat(),
-            "window_end": end.isoformat(),
-        },
-    )
-    req = alert.json()["requests"][0]["id"]
+    _, req = ask(inv, lat, lon, title="Bike theft", radius_m=30)
     wait_for("notified", lambda: inv.get(f"/requests/{req}").json()["status"] == "notified")
     home = client.get("/resident")
     assert f"/resident/requests/{req}/answer" in home.text
