@@ -95,16 +95,11 @@ def error_page(request: Request, status: int, code: str, message: str) -> Respon
 
 
 def _who(request: Request) -> dict[str, Any]:
-    from api.web.session import RESIDENT_COOKIE, STAFF_COOKIE
-    from custody.services import websessions
+    from api.web.session import resident_of, staff_of
 
     with Session(request.app.state.engine) as session:
-        row = websessions.load(session=session, raw=request.cookies.get(STAFF_COOKIE), kind=websessions.STAFF)
-        if row is not None:
-            return {"user": session.get(User, row.subject_id), "web": row}
-        row = websessions.load(
-            session=session, raw=request.cookies.get(RESIDENT_COOKIE), kind=websessions.RESIDENT
-        )
-        if row is not None:
-            return {"owner": session.get(Owner, row.subject_id), "web": row}
+        if staff := staff_of(request, session):
+            return {"user": staff[0], "web": staff[1]}
+        if resident := resident_of(request, session):
+            return {"owner": resident[0], "web": resident[1]}
     return {}

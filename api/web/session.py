@@ -71,25 +71,40 @@ def clear_cookie(response: Response, name: str, settings: Settings) -> None:
     response.delete_cookie(name, path="/", secure=settings.secure_cookies, httponly=True, samesite="lax")
 
 
-def _staff_session(request: Request, session: SessionDep) -> tuple[User, WebSession]:
+def staff_of(request: Request, session: Session) -> tuple[User, WebSession] | None:
+    """The active staff user this browser is signed in as, with the session; None when not."""
     row = websessions.load(session=session, raw=request.cookies.get(STAFF_COOKIE), kind=websessions.STAFF)
     user = session.get(User, row.subject_id) if row else None
     if row is None or user is None or not user.active:
-        raise LoginRequired("/login", request.url.path)
+        return None
     return user, row
 
 
-def _resident_session(request: Request, session: SessionDep) -> tuple[Owner, WebSession]:
+def resident_of(request: Request, session: Session) -> tuple[Owner, WebSession] | None:
+    """The owner (still in the program) this browser is signed in as, with the session; or None."""
     row = websessions.load(
         session=session, raw=request.cookies.get(RESIDENT_COOKIE), kind=websessions.RESIDENT
     )
     if row is None:
-        raise LoginRequired("/resident/signin", request.url.path)
+        return None
     try:
-        owner = active_owner(session=session, owner_id=row.subject_id)
-    except CustodyError as exc:
-        raise LoginRequired("/resident/signin", request.url.path) from exc
-    return owner, row
+        return active_owner(session=session, owner_id=row.subject_id), row
+    except CustodyError:
+        return None
+
+
+def _staff_session(request: Request, session: SessionDep) -> tuple[User, WebSession]:
+    found = staff_of(request, session)
+    if found is None:
+        raise LoginRequired("/login", request.url.path)
+    return found
+
+
+def _resident_session(request: Request, session: SessionDep) -> tuple[Owner, WebSession]:
+    found = resident_of(request, session)
+    if found is None:
+        raise LoginRequired("/resident/signin", request.url.path)
+    return found
 
 
 StaffSession = Annotated[tuple[User, WebSession], Depends(_staff_session)]
