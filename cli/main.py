@@ -101,6 +101,12 @@ def users_create(
     username: Annotated[str, typer.Argument(help="Login name (a-z, 0-9, . _ -)")],
     role: Annotated[str, typer.Option("--role", help="investigator | prosecutor | auditor | admin")],
     agency: Annotated[str, typer.Option("--agency", help="Agency code, e.g. MPD, MTPD, USCP")],
+    name: Annotated[
+        str, typer.Option("--name", help="Full name, as the console and custody reports show it")
+    ] = "",
+    title: Annotated[
+        str, typer.Option("--title", help="Job title, printed on report certifications (e.g. Detective)")
+    ] = "",
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input (for scripts)")
     ] = False,
@@ -121,7 +127,13 @@ def users_create(
         with session_scope(engine) as session:
             ensure_agencies(session=session)
             user = create_user(
-                session=session, username=username, password=password, role=role, agency=agency
+                session=session,
+                username=username,
+                password=password,
+                role=role,
+                agency=agency,
+                full_name=name,
+                title=title,
             )
             console.print(f"created {user.role} [bold]{user.username}[/bold] of {user.agency} (id {user.id})")
     except CustodyError as exc:

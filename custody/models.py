@@ -49,6 +49,14 @@ class User(SQLModel, table=True):
     agency: str = Field(foreign_key="agencies.code", max_length=32)
     active: bool = Field(default=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    #: How people read this user (console, reports); empty for users made before names existed.
+    full_name: str = Field(default="", max_length=200)
+    #: Job title, printed under the custodian's name on a report's certification ("Detective").
+    title: str = Field(default="", max_length=100)
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name or self.username
 
 
 class LoginFailure(SQLModel, table=True):
@@ -183,6 +191,11 @@ class Case(SQLModel, table=True):
     agency: str = Field(foreign_key="agencies.code", max_length=32, index=True)
     created_by: str = Field(max_length=36)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+    @property
+    def reference(self) -> str:
+        """A short reference people can quote on the phone ("MPD-3F2A91C0"); the id stays the key."""
+        return f"{self.agency}-{self.id[:8].upper()}"
 
 
 class Incident(SQLModel, table=True):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -104,6 +105,13 @@ class Settings(BaseSettings):
     )
 
     # --- footage requests ------------------------------------------------------------------------
+    time_zone: str = Field(
+        "America/New_York",
+        description="The program's IANA time zone: every time a person reads or types is in it",
+    )
+    pull_max_attempts: int = Field(
+        5, ge=1, le=100, description="Tries of an integrated camera's pull before the request fails"
+    )
     consent_ttl_s: int = Field(604800, ge=1, description="How long an owner may answer a request")
     reminders_s: Annotated[list[int], NoDecode] = Field(
         default_factory=lambda: [86400, 259200],
@@ -161,6 +169,14 @@ class Settings(BaseSettings):
             return [value]
         return value
 
+    @field_validator("time_zone")
+    @classmethod
+    def _check_zone(cls, value: str) -> str:
+        from custody.localtime import zone
+
+        zone(value)  # ValueError naming the setting when unknown
+        return value
+
     @field_validator("map_center", mode="before")
     @classmethod
     def _parse_center(cls, value: object) -> object:
@@ -185,6 +201,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'custody.db').resolve()}"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The program's zone (CUSTODY_TIME_ZONE)."""
+        from custody.localtime import zone
+
+        return zone(self.time_zone)
 
     @property
     def api_url(self) -> str:

@@ -31,8 +31,20 @@ def list_agencies(*, session: Session) -> list[Agency]:
     return list(session.exec(select(Agency).order_by(Agency.code)).all())
 
 
-def create_user(*, session: Session, username: str, password: str, role: str, agency: str) -> User:
+def create_user(
+    *,
+    session: Session,
+    username: str,
+    password: str,
+    role: str,
+    agency: str,
+    full_name: str = "",
+    title: str = "",
+) -> User:
     username = username.strip().lower()
+    full_name, title = " ".join(full_name.split()), " ".join(title.split())
+    if len(full_name) > 200 or len(title) > 100:
+        raise Unprocessable("A name has at most 200 characters and a title at most 100.")
     if not USERNAME_RE.match(username):
         raise Unprocessable(
             "Usernames are 2-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit."
@@ -46,7 +58,14 @@ def create_user(*, session: Session, username: str, password: str, role: str, ag
         raise Unprocessable(f"Passwords need at least {MIN_PASSWORD} characters.")
     if session.exec(select(User).where(User.username == username)).first() is not None:
         raise Conflict(f"A user named {username!r} exists already; pick another username.")
-    user = User(username=username, password_hash=hash_password(password), role=role, agency=agency)
+    user = User(
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
+        agency=agency,
+        full_name=full_name,
+        title=title,
+    )
     session.add(user)
     session.flush()
     return user
@@ -92,14 +111,35 @@ def authenticate(
     return user
 
 
+#: Names and titles of the demo users (dev mode): people read names, so the demo has them too.
+DEMO_PEOPLE: dict[str, tuple[str, str]] = {
+    "investigator": ("Dana Reyes", "Detective"),
+    "prosecutor": ("Sam Okafor", "Assistant United States Attorney"),
+    "auditor": ("Lee Park", "Records Auditor"),
+    "admin": ("Alex Morgan", "Program Administrator"),
+}
+
+
 def ensure_demo_users(*, session: Session, passwords: dict[str, str], agency: str) -> dict[str, str]:
     """Create one demo user per role (dev mode), named after the role. Returns username per role."""
     out: dict[str, str] = {}
     for role, password in passwords.items():
         username = f"demo-{role}"
+        full_name, title = DEMO_PEOPLE.get(role, ("", ""))
         existing = session.exec(select(User).where(User.username == username)).first()
         if existing is None:
-            create_user(session=session, username=username, password=password, role=role, agency=agency)
+            create_user(
+                session=session,
+                username=username,
+                password=password,
+                role=role,
+                agency=agency,
+                full_name=full_name,
+                title=title,
+            )
+        elif not existing.full_name:  # made before names existed
+            existing.full_name, existing.title = full_name, title
+            session.add(existing)
         out[role] = username
     return out
 
