@@ -44,7 +44,7 @@ from custody.db import (
 )
 from custody.devsecrets import ensure_dev_secrets
 from custody.services.users import create_user, ensure_agencies
-from custody.settings import Settings
+from custody.settings import SECRET_FIELDS, Settings
 from devstack.procs import Child, free_port
 from devstack.servers import (
     S3Identity,
@@ -95,10 +95,8 @@ class Stack:
             "reminders_s": [7200],
             "max_file_bytes": 8 * 1024**3,
             "task_queue": "bench",
-            **{
-                k: self.secrets[k]
-                for k in ("jwt_key", "s3_access_key", "s3_secret_key", "ledger_signing_key")
-            },
+            # Every secret test mode requires (the list that missed the report keys let this rot).
+            **{k: self.secrets[k] for k in SECRET_FIELDS.values()},
         }
         values.update(over)
         return Settings(**values)  # type: ignore[arg-type]
@@ -387,7 +385,7 @@ def main() -> None:
         )
         api = f"http://127.0.0.1:{stack.ports['api']}"
         try:
-            wait_for("API", lambda: _up(api), timeout=60)
+            wait_for("API", lambda: _up(api, api_proc), timeout=60)
             worker = subprocess.Popen(
                 [sys.executable, "-m", "worker"],
                 env=settings_env(settings),
@@ -407,7 +405,9 @@ def main() -> None:
             stack.stop()
 
 
-def _up(url: str) -> bool:
+def _up(url: str, proc: subprocess.Popen[bytes]) -> bool:
+    if proc.poll() is not None:
+        raise SystemExit(f"the API exited with status {proc.returncode} before answering; see above")
     try:
         return httpx.get(f"{url}/docs", timeout=1).status_code == 200
     except httpx.HTTPError:

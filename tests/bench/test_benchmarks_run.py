@@ -1,0 +1,39 @@
+"""Every benchmark in bench/ runs at a tiny size in `make test`, so none can rot unnoticed.
+
+No timing is asserted (speed is what the benchmarks themselves report, beside their anchors): each
+must start, run against the real components it names, and print its figures beside those anchors.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: script, tiny arguments, words that must appear in what it prints (its figures and anchors)
+BENCHMARKS = [
+    ("radius_search.py", "--cameras 2000 --queries 5 --naive 1", ["indexed search", "naive full scan"]),
+    ("ledger.py", "--entries 2000 --appends 40", ["inclusion proof", "anchor"]),
+    ("console.py", "--requests 20 --evidence 5 --rounds 2", ["case page", "anchor"]),
+    ("report.py", "--events 20 --file-mib 1", ["[report]", "[verify]", "anchor"]),
+    ("footage.py", "--upload-mib 2 --requests 3", ["[upload]", "[verify]", "[requests]", "anchor"]),
+]
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize(("script", "args", "expected"), BENCHMARKS, ids=[b[0] for b in BENCHMARKS])
+def test_benchmark_runs_at_a_tiny_size(script: str, args: str, expected: list[str]) -> None:
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args.split()],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
+    assert run.returncode == 0, f"bench/{script} failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    for words in expected:
+        assert words in run.stdout, f"bench/{script} did not print {words!r}:\n{run.stdout[-3000:]}"
