@@ -49,6 +49,7 @@ def build_worker(client: Client, settings: Settings, engine: Engine | None = Non
             acts.list_incident_requests,
             acts.record_step,
             acts.send_notice,
+            acts.send_cancel_notice,
             acts.verify_files,
             acts.attach_evidence,
             acts.pull_integrated,

@@ -21,14 +21,25 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.email import EmailInput, SmtpConfig, build_message, send_message
+from custody import localtime, recorder
 from custody.db import session_scope
 from custody.ledger.entries import CustodyEvent, EventType
 from custody.ledger.store import Ledger
 from custody.media import SNIFF_BYTES, sniff_video
-from custody.models import Camera, Case, Evidence, FootageRequest, Owner, SentEmail, new_id
+from custody.models import (
+    TERMINAL_STATUSES,
+    Agency,
+    Camera,
+    Case,
+    Evidence,
+    FootageRequest,
+    Owner,
+    SentEmail,
+    new_id,
+)
 from custody.services import requests as svc
 from custody.settings import Settings
-from custody.timeutil import rfc3339, utcnow
+from custody.timeutil import utcnow
 from storage.evidence import MultipartWriter, StoredObject, hash_object, object_key
 
 # --- inputs and outputs -----------------------------------------------------------------------
@@ -144,6 +155,7 @@ class RequestActivities:
             case = session.get(Case, req.case_id)
             if camera is None or owner is None or case is None:
                 raise ApplicationError(f"request {req.id} has no camera, owner or case", non_retryable=True)
+            agency = session.get(Agency, case.agency)
             raw, _token_id = svc.issue_token(
                 session=session, request_id=req.id, expires_at=datetime.fromisoformat(notice.expires_at)
             )
@@ -154,12 +166,47 @@ class RequestActivities:
                 to=owner.email,
                 owner_name=owner.name,
                 camera_label=camera.label,
-                agency=case.agency,
+                agency_name=agency.name if agency else case.agency,
+                case_reference=case.reference,
                 window_start=req.window_start,
                 window_end=req.window_end,
                 expires_at=expires,
                 link=f"{self.settings.base_url}/consent/{raw}",
                 reminder=notice.number,
+            )
+            msg = build_message(msg_in, self.smtp.sender)
+            send_message(self.smtp, msg)
+            session.add(SentEmail(key=key, request_id=req.id, message_id=str(msg["Message-ID"])))
+            return str(msg["Message-ID"])
+
+    @activity.defn(name="send_cancel_notice")
+    def send_cancel_notice(self, ref: RequestInputRef) -> str:
+        """Tell an owner who was asked that nothing more is needed, once. Owners who were never
+        emailed (no first notice) or who left the program get nothing."""
+        key = f"{ref.request_id}:cancelled"
+        with session_scope(self.engine) as session:
+            sent = session.get(SentEmail, key)
+            if sent is not None:
+                return sent.message_id
+            if session.get(SentEmail, f"{ref.request_id}:notice:0") is None:
+                return ""
+            req = svc.load_request(session=session, request_id=ref.request_id)
+            camera = session.get(Camera, req.camera_id)
+            owner = session.get(Owner, camera.owner_id) if camera else None
+            case = session.get(Case, req.case_id)
+            if camera is None or owner is None or case is None or owner.withdrawn_at is not None:
+                return ""
+            agency = session.get(Agency, case.agency)
+            msg_in = cancel_email(
+                settings=self.settings,
+                key=key,
+                to=owner.email,
+                owner_name=owner.name,
+                camera_label=camera.label,
+                agency_name=agency.name if agency else case.agency,
+                case_reference=case.reference,
+                window_start=req.window_start,
+                window_end=req.window_end,
             )
             msg = build_message(msg_in, self.smtp.sender)
             send_message(self.smtp, msg)
@@ -256,7 +303,12 @@ class RequestActivities:
 
     @activity.defn(name="pull_integrated")
     def pull_integrated(self, ref: RequestInputRef) -> int:
-        """Fetch an integrated camera's footage for the window from its pull URL into storage."""
+        """Fetch an integrated camera's footage for the window from its pull URL into storage.
+
+        A failed try is noted in the request's history ("try 2 of 5 failed: ...") so the investigator
+        sees it while retries go on; the failure is raised as an ApplicationError whose message is the
+        plain reason (custody/recorder.py) and which is non-retryable when another try cannot help.
+        """
         request_id = ref.request_id
         with session_scope(self.engine) as session:
             req = svc.load_request(session=session, request_id=request_id)
@@ -270,13 +322,28 @@ class RequestActivities:
             raise ApplicationError(f"camera of request {request_id} has no pull URL", non_retryable=True)
         evidence_id = new_id()
         key = object_key(case_id=case_id, request_id=request_id, evidence_id=evidence_id)
-        params = {"start": rfc3339(window[0]), "end": rfc3339(window[1])}
-        with httpx.stream("GET", camera.pull_url, params=params, timeout=60, follow_redirects=False) as resp:
-            if resp.status_code != 200:
-                raise ApplicationError(
-                    f"the camera answered HTTP {resp.status_code}", non_retryable=resp.status_code < 500
-                )
-            stored, content_type = self._stream_to_store(key, resp.iter_bytes(1024 * 1024))
+        timeout_s = float(self.settings.pull_timeout_s)
+        try:
+            try:
+                with httpx.stream(
+                    "GET",
+                    camera.pull_url,
+                    params=recorder.window_params(*window),
+                    timeout=timeout_s,
+                    follow_redirects=False,
+                ) as resp:
+                    if resp.status_code != 200:
+                        raise recorder.describe_status(resp.status_code)
+                    stored, content_type = self._stream_to_store(
+                        key, resp.iter_bytes(1024 * 1024), request_id
+                    )
+            except httpx.HTTPError as exc:
+                raise recorder.describe_http_error(exc, timeout_s=timeout_s) from exc
+        except recorder.RecorderFailure as failure:
+            self._note_failed_try(request_id, failure)
+            raise ApplicationError(
+                failure.reason, type="recorder", non_retryable=not failure.retryable
+            ) from failure
         with session_scope(self.engine) as session:
             req = svc.load_request(session=session, request_id=request_id)
             svc.add_evidence(
@@ -305,8 +372,27 @@ class RequestActivities:
         )
         return 1
 
-    def _stream_to_store(self, key: str, chunks: Iterator[bytes]) -> tuple[StoredObject, str]:
-        """Stream bytes into a new evidence object; abort (nothing stored) on any failure."""
+    def _note_failed_try(self, request_id: str, failure: recorder.RecorderFailure) -> None:
+        """One history note per failed try, keyed by the attempt (a retried note is not doubled)."""
+        info = activity.info()
+        limit = info.retry_policy.maximum_attempts if info.retry_policy else 0
+        of = f" of {limit}" if limit else ""
+        then = "; trying again" if failure.retryable and info.attempt != limit else ""
+        with session_scope(self.engine) as session:
+            if svc.load_request(session=session, request_id=request_id).status in TERMINAL_STATUSES:
+                return  # cancelled while this try hung: the history ends with the cancellation
+            svc.note(
+                session=session,
+                request_id=request_id,
+                key=f"pull-try-{info.attempt}",
+                detail=f"try {info.attempt}{of} to pull from the recorder failed: {failure.reason}{then}",
+            )
+
+    def _stream_to_store(
+        self, key: str, chunks: Iterator[bytes], request_id: str
+    ) -> tuple[StoredObject, str]:
+        """Stream bytes into a new evidence object; abort (nothing stored) on any failure, and when
+        the request was cancelled meanwhile (a cancelled request keeps no bytes)."""
         head = b""
         writer: MultipartWriter | None = None
         content_type = ""
@@ -323,15 +409,22 @@ class RequestActivities:
                     writer.upload_part(part)
                     activity.heartbeat(writer.size)
                 if writer.size > self.settings.max_file_bytes:
-                    raise ApplicationError("the camera sent more than the size limit", non_retryable=True)
+                    raise recorder.too_large(self.settings.max_file_bytes)
             if writer is None:
                 if not head:
-                    raise ApplicationError("the camera sent an empty file", non_retryable=True)
+                    raise recorder.EMPTY
                 writer, content_type = self._open_writer(key, head)
                 writer.add(head)
             rest = writer.take_rest()
             if rest is not None:
                 writer.upload_part(rest)
+            with session_scope(self.engine) as session:
+                status = svc.load_request(session=session, request_id=request_id).status
+            if status in TERMINAL_STATUSES or activity.is_cancelled():
+                raise ApplicationError(
+                    f"the request ended ({status}) while the footage arrived; nothing was kept",
+                    non_retryable=True,
+                )
             return writer.complete(), content_type
         except BaseException:
             if writer is not None:
@@ -341,12 +434,47 @@ class RequestActivities:
     def _open_writer(self, key: str, head: bytes) -> tuple[MultipartWriter, str]:
         sniffed = sniff_video(head[:SNIFF_BYTES])
         if sniffed is None:
-            raise ApplicationError("the camera did not send a video file", non_retryable=True)
+            raise recorder.NOT_A_VIDEO
         return MultipartWriter(self.s3, self.settings.s3_bucket, key, sniffed), sniffed
 
 
 def _heartbeat(done: int) -> None:
     activity.heartbeat(done)
+
+
+def cancel_email(
+    *,
+    settings: Settings,
+    key: str,
+    to: str,
+    owner_name: str,
+    camera_label: str,
+    agency_name: str,
+    case_reference: str,
+    window_start: datetime,
+    window_end: datetime,
+) -> EmailInput:
+    """The owner's "nothing more is needed" message. The investigator's reason is not sent: it may
+    say things about the case the owner need not know."""
+    when = localtime.window(window_start, window_end, settings.tz)
+    subject = f"No longer needed: camera footage for {agency_name} (case {case_reference})"
+    text = (
+        f"Hello {owner_name},\n\n"
+        f'{agency_name} no longer needs the recording of your camera "{camera_label}" from {when} '
+        f"(case {case_reference}).\n\n"
+        "You do not need to do anything. The link in the earlier message no longer works. "
+        f"Thank you for taking part in the {settings.program_name}.\n"
+    )
+    e = html.escape
+    body = (
+        f"<p>Hello {e(owner_name)},</p>"
+        f"<p><strong>{e(agency_name)}</strong> no longer needs the recording of your camera "
+        f"<strong>&ldquo;{e(camera_label)}&rdquo;</strong> from <strong>{e(when)}</strong> "
+        f"(case {e(case_reference)}).</p>"
+        "<p>You do not need to do anything. The link in the earlier message no longer works.</p>"
+        f"<p style='color:#555'>Thank you for taking part in the {e(settings.program_name)}.</p>"
+    )
+    return EmailInput(idempotency_key=key.replace(":", "."), to=to, subject=subject, text=text, html=body)
 
 
 def _notice_email(
@@ -356,39 +484,44 @@ def _notice_email(
     to: str,
     owner_name: str,
     camera_label: str,
-    agency: str,
+    agency_name: str,
+    case_reference: str,
     window_start: datetime,
     window_end: datetime,
     expires_at: datetime,
     link: str,
     reminder: int,
 ) -> EmailInput:
-    when = f"{window_start:%A %d %B %Y, %H:%M} to {window_end:%H:%M} UTC"
-    if window_start.date() != window_end.date():
-        when = f"{window_start:%d %B %Y %H:%M} to {window_end:%d %B %Y %H:%M} UTC"
-    until = f"{expires_at:%A %d %B %Y, %H:%M} UTC"
-    subject = ("Reminder: " if reminder else "") + f"Request for camera footage from {agency}"
+    """The consent request as the owner receives it: who asks (the agency's full name), which window
+    of which camera in the program's time zone, until when, and how to check it is genuine."""
+    when = localtime.window(window_start, window_end, settings.tz)
+    until = localtime.when(expires_at, settings.tz)
+    subject = ("Reminder: " if reminder else "") + f"Request for camera footage from {agency_name}"
     text = (
         f"Hello {owner_name},\n\n"
-        f'{agency} is investigating an incident near your camera "{camera_label}" and asks whether you '
-        f"will share its recording from {when}.\n\n"
+        f'{agency_name} is investigating an incident near your camera "{camera_label}" and asks whether '
+        f"you will share its recording from {when}.\n\n"
         "Sharing is your choice. Open this link to consent and upload the video, or to decline:\n\n"
         f"{link}\n\n"
         f"The link works until {until}. Nobody will ask again for this request after you decline.\n\n"
-        "This message was sent by the community camera program. Do not reply; the link is the only "
+        f"Case reference: {case_reference}. If you are unsure this message is genuine, do not use the "
+        f"link: call {agency_name} and quote the reference.\n\n"
+        f"This message was sent by the {settings.program_name}. Do not reply; the link is the only "
         "way to answer, and it works for this one request only.\n"
     )
     e = html.escape
     body = (
         f"<p>Hello {e(owner_name)},</p>"
-        f"<p><strong>{e(agency)}</strong> is investigating an incident near your camera "
+        f"<p><strong>{e(agency_name)}</strong> is investigating an incident near your camera "
         f"<strong>&ldquo;{e(camera_label)}&rdquo;</strong> and asks whether you will share its recording "
         "from "
         f"<strong>{e(when)}</strong>.</p>"
         f'<p>Sharing is your choice. <a href="{e(link)}">Open the request</a> to consent and upload the '
         "video, or to decline.</p>"
         f"<p>The link works until <strong>{e(until)}</strong>.</p>"
-        "<p style='color:#555'>Sent by the community camera program. "
+        f"<p>Case reference: <strong>{e(case_reference)}</strong>. If you are unsure this message is "
+        f"genuine, do not use the link: call {e(agency_name)} and quote the reference.</p>"
+        f"<p style='color:#555'>Sent by the {e(settings.program_name)}. "
         "The link works for this one request only.</p>"
     )
     return EmailInput(idempotency_key=key.replace(":", "."), to=to, subject=subject, text=text, html=body)

@@ -150,6 +150,24 @@ class AlertIn(Strict):
     description: str = Field(default="", max_length=5000)
 
 
+class CancelIn(Strict):
+    reason: str = Field(default="", max_length=500)
+
+
+class AlertListItem(Out):
+    id: str
+    lat: float
+    lon: float
+    radius_m: float
+    window_start: datetime
+    window_end: datetime
+    description: str
+    created_at: datetime
+    created_by: str
+    created_by_name: str
+    cameras_asked: int
+
+
 class RequestBrief(Out):
     id: str
     camera_id: str

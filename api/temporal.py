@@ -7,8 +7,16 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from custody.cancellation import cancel_refusal
 from custody.errors import Conflict, CustodyError, NotFound, ServiceUnavailable, Unprocessable
+from custody.models import FootageRequest
 from custody.settings import Settings
+from workflows.requests import (
+    ActorInput,
+    FootageRequestWorkflow,
+    IntegratedPullWorkflow,
+    request_workflow_id,
+)
 
 
 async def temporal_client(request: Request) -> Client:
@@ -41,3 +49,19 @@ def update_error(exc: Exception) -> CustodyError:
     if isinstance(exc, RPCError):
         return NotFound("This request's workflow has ended; nothing more can change.")
     return Conflict(str(exc))
+
+
+async def cancel_request(request: Request, req: FootageRequest, *, actor: str, reason: str = "") -> str:
+    """Cancel an open request through its workflow (custody/cancellation.py decides what is open);
+    the workflow records the reason in the history and the ledger. Returns the new status."""
+    refusal = cancel_refusal(kind=req.kind, status=req.status, files_complete=req.files_complete)
+    if refusal is not None:
+        raise Conflict(refusal)
+    client = await temporal_client(request)
+    handle = client.get_workflow_handle(request_workflow_id(req.id))
+    update = FootageRequestWorkflow.cancel if req.kind == "registered" else IntegratedPullWorkflow.cancel
+    try:
+        status: str = await handle.execute_update(update, ActorInput(actor, reason=reason.strip()))
+    except (WorkflowUpdateFailedError, RPCError) as exc:
+        raise update_error(exc) from exc
+    return status

@@ -105,12 +105,23 @@ class Settings(BaseSettings):
     )
 
     # --- footage requests ------------------------------------------------------------------------
+    program_name: str = Field(
+        "Community Camera Program",
+        max_length=120,
+        description="What owners know the program as: named in emails and on the consent page",
+    )
     time_zone: str = Field(
         "America/New_York",
         description="The program's IANA time zone: every time a person reads or types is in it",
     )
     pull_max_attempts: int = Field(
         5, ge=1, le=100, description="Tries of an integrated camera's pull before the request fails"
+    )
+    pull_timeout_s: float = Field(
+        30, gt=0, le=600, description="How long a recorder may take to connect or to send the next bytes"
+    )
+    pull_retry_interval_s: float = Field(
+        2, gt=0, le=600, description="Wait before the second try of a failed pull (doubling each try)"
     )
     consent_ttl_s: int = Field(604800, ge=1, description="How long an owner may answer a request")
     reminders_s: Annotated[list[int], NoDecode] = Field(

@@ -73,6 +73,14 @@ def messages_to(maildir: Path, address: str) -> list[Message]:
     return sorted((m for m in found if m["To"] == address), key=lambda m: m["Date"] or "")
 
 
+def plain_text(message: Message) -> str:
+    """The text/plain part of a message, decoded."""
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            return part.get_payload(decode=True).decode()  # type: ignore[union-attr]
+    raise AssertionError("no text/plain part in the message")
+
+
 def link_in(message: Message) -> str:
     for part in message.walk():
         if part.get_content_type() == "text/plain":

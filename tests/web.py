@@ -9,7 +9,7 @@ import random
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -83,9 +83,9 @@ def resident_link_in(message: Message) -> str:
     raise AssertionError("no resident link in the message")
 
 
-def local_minutes(value: datetime) -> str:
-    """A datetime-local input's value (the console's forms are in UTC)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+def local_minutes(value: datetime, tz: tzinfo) -> str:
+    """A datetime-local input's value: the console's forms take the program's local time."""
+    return value.astimezone(tz).strftime("%Y-%m-%dT%H:%M")
 
 
 def console_session(url: str, username: str, password: str) -> tuple[httpx.Client, str]:

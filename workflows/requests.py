@@ -20,8 +20,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.common import (
+    RetryPolicy,
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+)
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    RetryState,
+    WorkflowAlreadyStartedError,
+)
+from temporalio.exceptions import TimeoutError as TemporalTimeout  # not the builtin: _wait needs that
 
 with workflow.unsafe.imports_passed_through():
     from activities.requests import (
@@ -33,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         StepInput,
         VerifyResult,
     )
+    from custody.cancellation import cancel_refusal
 
 CUSTODY_STATUS = SearchAttributeKey.for_keyword("CustodyStatus")
 CASE_ID = SearchAttributeKey.for_keyword("CaseId")
@@ -56,6 +68,15 @@ def incident_workflow_id(incident_id: str) -> str:
 
 
 @dataclass
+class PullPolicy:
+    """How an integrated camera's pull is tried (settings CUSTODY_PULL_*). Every retry is bounded."""
+
+    max_attempts: int = 5
+    retry_interval_s: float = 2.0
+    timeout_s: float = 30.0
+
+
+@dataclass
 class IncidentInput:
     incident_id: str
     case_id: str
@@ -63,6 +84,7 @@ class IncidentInput:
     consent_ttl_s: int
     reminders_s: list[int] = field(default_factory=list)
     heartbeat_s: int = 60
+    pull: PullPolicy = field(default_factory=PullPolicy)
 
 
 @dataclass
@@ -73,6 +95,7 @@ class RequestInput:
     consent_ttl_s: int
     reminders_s: list[int] = field(default_factory=list)
     heartbeat_s: int = 60
+    pull: PullPolicy = field(default_factory=PullPolicy)
 
 
 @dataclass
@@ -119,6 +142,7 @@ class IncidentWorkflow:
                 consent_ttl_s=inp.consent_ttl_s,
                 reminders_s=inp.reminders_s,
                 heartbeat_s=inp.heartbeat_s,
+                pull=inp.pull,
             )
             attrs = request_search_attributes(ref.request_id, ref.case_id, inp.agency, "requested")
             target = FootageRequestWorkflow.run if ref.kind == "registered" else IntegratedPullWorkflow.run
@@ -165,6 +189,18 @@ class _RequestBase:
             workflow.upsert_search_attributes([CUSTODY_STATUS.value_set(status)])
 
     status: str = "requested"
+    cancel_by: str | None = None
+    cancel_reason: str = ""
+
+    async def _cancelled(self) -> str:
+        await self._step(
+            "cancelled",
+            "cancelled",
+            "request_cancelled",
+            "cancelled: " + (self.cancel_reason or "no reason given"),
+            actor=self.cancel_by or "",
+        )
+        return "cancelled"
 
     async def _verify_and_attach(self) -> str:
         result: VerifyResult = await workflow.execute_activity_method(
@@ -272,12 +308,13 @@ class FootageRequestWorkflow(_RequestBase):
             return condition()
 
     async def _cancelled(self) -> str:
-        await self._step(
-            "cancelled",
-            "cancelled",
-            "request_cancelled",
-            self.cancel_reason or "cancelled by the investigator",
-            actor=self.cancel_by or "",
+        await super()._cancelled()
+        # The owner was asked: tell them nothing more is needed (their links already answer 410).
+        await workflow.execute_activity_method(
+            RequestActivities.send_cancel_notice,
+            RequestInputRef(self.inp.request_id),
+            start_to_close_timeout=QUICK_TIMEOUT,
+            retry_policy=QUICK_RETRY,
         )
         return "cancelled"
 
@@ -326,10 +363,11 @@ class FootageRequestWorkflow(_RequestBase):
 
     @cancel.validator
     def _validate_cancel(self, inp: ActorInput) -> None:
-        if self.status not in ("requested", "notified", "consented") or self.complete_by is not None:
-            raise ApplicationError(
-                f"this request can no longer be cancelled ({self.status})", type="conflict"
-            )
+        refusal = cancel_refusal(
+            kind="registered", status=self.status, files_complete=self.complete_by is not None
+        )
+        if refusal is not None:
+            raise ApplicationError(refusal.rstrip("."), type="conflict")
         if self.cancel_by is not None:
             raise ApplicationError("this request is already being cancelled", type="conflict")
 
@@ -340,32 +378,72 @@ class FootageRequestWorkflow(_RequestBase):
 
 @workflow.defn
 class IntegratedPullWorkflow(_RequestBase):
-    """An integrated camera: the business opted in fully, so footage is pulled with no owner action."""
+    """An integrated camera: the business opted in fully, so footage is pulled with no owner action.
+
+    The pull is tried at most `pull.max_attempts` times; then the request ends `failed` with the
+    recorder's reason. It can be cancelled while the pull is under way (a hanging recorder)."""
 
     def __init__(self) -> None:
         self.status = "requested"
+        self.cancel_by = None
+        self.cancel_reason = ""
+        self.pulled = False
 
     @workflow.run
     async def run(self, inp: RequestInput) -> str:
         self.inp = inp
+        pull = workflow.start_activity_method(
+            RequestActivities.pull_integrated,
+            RequestInputRef(inp.request_id),
+            start_to_close_timeout=LONG_TIMEOUT,
+            # The first bytes may take up to the recorder timeout; later ones heartbeat per part.
+            heartbeat_timeout=timedelta(seconds=max(inp.heartbeat_s, 2 * inp.pull.timeout_s)),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=inp.pull.retry_interval_s),
+                maximum_interval=timedelta(minutes=1),
+                maximum_attempts=inp.pull.max_attempts,
+            ),
+        )
+        await workflow.wait_condition(lambda: pull.done() or self.cancel_by is not None)
+        if not pull.done():
+            pull.cancel()  # the activity sees it at its next heartbeat and keeps nothing
+            return await self._cancelled()
         try:
-            await workflow.execute_activity_method(
-                RequestActivities.pull_integrated,
-                RequestInputRef(inp.request_id),
-                start_to_close_timeout=LONG_TIMEOUT,
-                heartbeat_timeout=timedelta(seconds=self.inp.heartbeat_s),
-                retry_policy=LONG_RETRY,
-            )
+            await pull
         except ActivityError as exc:  # the camera could not deliver: the request fails, visibly
-            cause = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc)
-            await self._step("failed", "failed", "request_failed", f"pull failed: {cause}"[:400])
+            if isinstance(exc.cause, ApplicationError):
+                reason = exc.cause.message
+            elif isinstance(exc.cause, TemporalTimeout):
+                reason = "the recorder stopped sending (no progress within the time limit)"
+            else:
+                reason = str(exc.cause or exc)
+            tries = (
+                f" after {inp.pull.max_attempts} tries"
+                if exc.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED and inp.pull.max_attempts > 1
+                else ""
+            )
+            await self._step("failed", "failed", "request_failed", f"pull failed{tries}: {reason}"[:400])
             return "failed"
+        self.pulled = True
+        if self.cancel_by is not None:  # cancelled in the same task as the pull finished: honour it
+            return await self._cancelled()
         await self._step("uploaded", "uploaded", None, "footage pulled from the integrated camera")
         return await self._verify_and_attach()
 
     @workflow.update
     async def cancel(self, inp: ActorInput) -> str:
-        raise ApplicationError("integrated pulls cannot be cancelled", type="conflict")
+        self.cancel_by = inp.actor
+        self.cancel_reason = inp.reason
+        await workflow.wait_condition(lambda: self.status != "requested")
+        return self.status
+
+    @cancel.validator
+    def _validate_cancel(self, inp: ActorInput) -> None:
+        refusal = cancel_refusal(kind="integrated", status=self.status, files_complete=self.pulled)
+        if refusal is not None:
+            raise ApplicationError(refusal.rstrip("."), type="conflict")
+        if self.cancel_by is not None:
+            raise ApplicationError("this request is already being cancelled", type="conflict")
 
     @workflow.query
     def current_status(self) -> str:

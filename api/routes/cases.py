@@ -7,17 +7,17 @@ import uuid
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session
-from temporalio.client import WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.service import RPCError
 
 from api.deps import SessionDep, SettingsDep, StaffWriter, require_json, require_roles
 from api.schemas import (
     AlertIn,
+    AlertListItem,
     AlertOut,
+    CancelIn,
     CaseIn,
     CaseOut,
     EvidenceOut,
@@ -26,11 +26,12 @@ from api.schemas import (
     RequestListItem,
     RequestOut,
 )
-from api.temporal import temporal_client, update_error
+from api.temporal import cancel_request as temporal_cancel
+from api.temporal import temporal_client
 from custody.errors import Conflict
 from custody.ledger.entries import CustodyEvent, EventType
 from custody.ledger.store import Ledger
-from custody.models import TERMINAL_STATUSES, Case, Evidence, FootageRequest, Incident, User
+from custody.models import Case, Evidence, FootageRequest, Incident, User
 from custody.services import cases as case_svc
 from custody.services import requests as svc
 from custody.settings import Settings
@@ -38,12 +39,10 @@ from storage.s3 import make_client
 from workflows.requests import (
     AGENCY,
     CASE_ID,
-    ActorInput,
-    FootageRequestWorkflow,
     IncidentInput,
     IncidentWorkflow,
+    PullPolicy,
     incident_workflow_id,
-    request_workflow_id,
 )
 
 router = APIRouter(tags=["cases"])
@@ -159,6 +158,11 @@ async def start_alert(
                 consent_ttl_s=settings.consent_ttl_s,
                 reminders_s=list(settings.reminders_s),
                 heartbeat_s=settings.activity_heartbeat_s,
+                pull=PullPolicy(
+                    max_attempts=settings.pull_max_attempts,
+                    retry_interval_s=settings.pull_retry_interval_s,
+                    timeout_s=settings.pull_timeout_s,
+                ),
             ),
             id=incident_workflow_id(incident.id),
             task_queue=settings.task_queue,
@@ -184,21 +188,26 @@ def get_request(request_id: str, user: CaseReader, session: SessionDep) -> Reque
 
 @router.post("/requests/{request_id}/cancel")
 async def cancel_request(
-    request_id: str, user: StaffWriter, session: SessionDep, request: Request
+    request_id: str,
+    user: StaffWriter,
+    session: SessionDep,
+    request: Request,
+    body: Annotated[CancelIn | None, Body()] = None,
 ) -> dict[str, str]:
+    """Cancel an open request (owner not yet done, or an integrated pull under way) with an optional
+    reason, recorded in its history and the ledger. The owner of a registered camera is told that
+    nothing more is needed. 409 once the request has ended or its footage is being verified."""
     req = svc.get_request(session=session, user=user, request_id=request_id)
     case_svc.get_case_for_write(session=session, user=user, case_id=req.case_id)
-    if req.status in TERMINAL_STATUSES:
-        raise Conflict(f"This request has already ended ({req.status}); there is nothing to cancel.")
-    if req.kind != "registered":
-        raise Conflict("Integrated cameras are pulled without owner action; there is nothing to cancel.")
-    client = await temporal_client(request)
-    handle = client.get_workflow_handle_for(FootageRequestWorkflow.run, request_workflow_id(req.id))
-    try:
-        status = await handle.execute_update(FootageRequestWorkflow.cancel, ActorInput(user.id))
-    except (WorkflowUpdateFailedError, RPCError) as exc:
-        raise update_error(exc) from exc
+    status = await temporal_cancel(request, req, actor=user.id, reason=body.reason if body else "")
     return {"id": req.id, "status": status}
+
+
+@router.get("/cases/{case_id}/alerts", response_model=list[AlertListItem])
+def list_alerts(case_id: str, user: CaseReader, session: SessionDep) -> list[AlertListItem]:
+    """The case's alerts, newest first: where, how far, which window, by whom, how many cameras."""
+    case = case_svc.get_case(session=session, user=user, case_id=case_id)
+    return [AlertListItem.model_validate(a) for a in svc.list_alerts(session=session, case=case)]
 
 
 @router.get("/cases/{case_id}/evidence", response_model=list[EvidenceOut])

@@ -22,6 +22,7 @@ from temporalio.service import RPCError
 from api.deps import SettingsDep, get_engine, require_json
 from api.schemas import DecisionIn, FileOut
 from api.temporal import temporal_client, update_error
+from custody import localtime
 from custody.errors import (
     BadRequest,
     Conflict,
@@ -33,7 +34,7 @@ from custody.errors import (
 from custody.ledger.entries import CustodyEvent, EventType
 from custody.ledger.store import Ledger
 from custody.media import ACCEPTED_TYPES, SNIFF_BYTES, check_filename, declared_matches, sniff_video
-from custody.models import Camera, Case, FootageRequest, RequestStatus, new_id
+from custody.models import Agency, Camera, Case, FootageRequest, RequestStatus, new_id
 from custody.services import requests as svc
 from custody.timeutil import rfc3339
 from storage.evidence import MultipartWriter, object_key
@@ -47,12 +48,19 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _open(engine: Engine, token: str) -> tuple[FootageRequest, str, Case, Camera | None]:
+    req, token_id, case, camera, _ = _open_named(engine, token)
+    return req, token_id, case, camera
+
+
+def _open_named(engine: Engine, token: str) -> tuple[FootageRequest, str, Case, Camera | None, str]:
+    """The token's request, case and camera, and the asking agency's full name."""
     with Session(engine, expire_on_commit=False) as session:
         req, token_id = svc.request_for_token(session=session, raw=token)
         case = session.get(Case, req.case_id)
         camera = session.get(Camera, req.camera_id)
         assert case is not None
-        return req, token_id, case, camera
+        agency = session.get(Agency, case.agency)
+        return req, token_id, case, camera, agency.name if agency else case.agency
 
 
 def _ledger(request: Request) -> Ledger:
@@ -65,7 +73,7 @@ async def consent_page(token: str, request: Request, engine: EngineDep, settings
     """The request in plain words (HTML for a phone), or JSON with `Accept: application/json`."""
     wants_json = "application/json" in request.headers.get("accept", "")
     try:
-        req, _, case, camera = await asyncio.to_thread(_open, engine, token)
+        req, _, case, camera, agency_name = await asyncio.to_thread(_open_named, engine, token)
     except CustodyError as exc:
         if wants_json:
             raise
@@ -86,11 +94,29 @@ async def consent_page(token: str, request: Request, engine: EngineDep, settings
     }
     if wants_json:
         return JSONResponse(facts)
+    tz = settings.tz
+    shown = {
+        "agency_name": agency_name,
+        "program": settings.program_name,
+        "reference": case.reference,
+        "window": localtime.window(req.window_start, req.window_end, tz),
+        "expires": localtime.when(req.expires_at, tz) if req.expires_at else None,
+        "max_size": _size_words(settings.max_file_bytes),
+        "site": settings.base_url,
+    }
     return templates.TemplateResponse(
         request,
         "consent.html",
-        {"facts": facts, "camera_label": camera.label if camera else "", "req": req, "token": token},
+        {"facts": facts, "shown": shown, "camera_label": camera.label if camera else "", "req": req},
     )
+
+
+def _size_words(n: int) -> str:
+    """4294967296 -> "4 GB"; people read sizes in round units."""
+    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n >= factor:
+            return f"{n / factor:.3g} {unit}"
+    return f"{n} bytes"
 
 
 async def _update(request: Request, req: FootageRequest, name: str, arg: Any) -> str:

@@ -60,7 +60,8 @@
           .addTo(markers);
       });
       preview.textContent = loadedAt === null ? "Loading cameras…" :
-        asked + " registered camera(s) will be asked and " + pulled + " integrated camera(s) pulled (" + cameras.length + " cameras nearby).";
+        plural(asked, "registered camera") + " will be asked and " + plural(pulled, "integrated camera") +
+        " pulled (" + plural(cameras.length, "camera") + " nearby).";
     }
 
     function load() {
@@ -81,6 +82,8 @@
     document.getElementById("radius_m").addEventListener("input", redraw);
     load();
   }
+
+  function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
 
   // --- live status of a case's requests and evidence -------------------------------------------------
   function liveStatus() {
@@ -107,7 +110,7 @@
               known[r.id] = r.status;
               pill.textContent = r.status;
               pill.className = "pill " + r.status;
-              tr.querySelector("[data-field=updated]").textContent = r.updated_at.replace("T", " ").replace("Z", " UTC");
+              tr.querySelector("[data-field=updated]").textContent = r.updated;  // the server's words, program zone
             }
           });
           if (changed.length) note.textContent = "Updated: " + changed.join("; ");
@@ -132,7 +135,13 @@
         var td = document.createElement("td"); td.dataset.label = label; td.textContent = text;
         if (cls) td.className = cls; tr.appendChild(td); return td;
       }
-      cell("File", e.filename);
+      var file = cell("File", e.filename);
+      file.appendChild(document.createElement("br"));
+      var rec = document.createElement("span"); rec.className = "muted small"; rec.textContent = "received " + e.received; file.appendChild(rec);
+      var from = cell("From", e.camera_label);
+      from.appendChild(document.createElement("br"));
+      var rq = document.createElement("a"); rq.className = "small"; rq.href = "/console/requests/" + e.request_id;
+      rq.textContent = "request " + e.request_id.slice(0, 8); from.appendChild(rq);
       cell("Size", e.size.toLocaleString("en-US") + " B", "nowrap");
       cell("SHA-256", e.sha256, "mono");
       var st = cell("Status", ""); var pill = document.createElement("span"); pill.className = "pill " + e.status; pill.textContent = e.status; st.appendChild(pill);
@@ -157,20 +166,42 @@
     var map = makeMap(el, has ? [lat, lon] : cfg.center, has ? 17 : 13);
     var pin = has ? L.marker([lat, lon], { keyboard: false }).addTo(map) : null;
     var msg = document.getElementById("pin-note");
+    function place(la, lo, how) {
+      if (pin) pin.setLatLng([la, lo]); else pin = L.marker([la, lo], { keyboard: false }).addTo(map);
+      msg.textContent = how + " " + la.toFixed(5) + ", " + lo.toFixed(5) + ".";
+    }
     map.on("click", function (e) {
       document.getElementById("cam-lat").value = e.latlng.lat.toFixed(6);
       document.getElementById("cam-lon").value = e.latlng.lng.toFixed(6);
-      if (pin) pin.setLatLng(e.latlng); else pin = L.marker(e.latlng, { keyboard: false }).addTo(map);
-      msg.textContent = "Pin placed at " + e.latlng.lat.toFixed(5) + ", " + e.latlng.lng.toFixed(5) + ".";
+      place(e.latlng.lat, e.latlng.lng, "Pin placed at");
     });
+    // Typed coordinates move the pin and the note with them.
     ["cam-lat", "cam-lon"].forEach(function (id) {
-      document.getElementById(id).addEventListener("change", function () {
+      document.getElementById(id).addEventListener("input", function () {
         var la = num("cam-lat"), lo = num("cam-lon");
-        if (la === null || lo === null) return;
-        if (pin) pin.setLatLng([la, lo]); else pin = L.marker([la, lo], { keyboard: false }).addTo(map);
+        if (la === null || lo === null || Math.abs(la) > 90 || Math.abs(lo) > 180) return;
+        place(la, lo, "Pin moved to the typed coordinates");
         map.panTo([la, lo]);
       });
     });
+    var here = document.getElementById("use-location");
+    if (here && navigator.geolocation) {
+      here.hidden = false;
+      here.addEventListener("click", function () {
+        msg.textContent = "Finding your location…";
+        navigator.geolocation.getCurrentPosition(function (p) {
+          var la = p.coords.latitude, lo = p.coords.longitude;
+          document.getElementById("cam-lat").value = la.toFixed(6);
+          document.getElementById("cam-lon").value = lo.toFixed(6);
+          place(la, lo, "Pin placed at your location (about " + Math.round(p.coords.accuracy) + " m accurate):");
+          map.setView([la, lo], 18);
+        }, function (err) {
+          msg.textContent = err.code === 1
+            ? "Your browser did not allow the location. Tap the map or type the coordinates instead."
+            : "Your location could not be found. Tap the map or type the coordinates instead.";
+        }, { enableHighAccuracy: true, timeout: 15000 });
+      });
+    }
   }
 
   function kindToggle() {

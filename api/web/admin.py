@@ -3,6 +3,7 @@ self-registered integrated cameras are approved)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,8 +13,9 @@ from sqlmodel import Session, col, select
 from api.deps import SessionDep
 from api.web.render import page, redirect
 from api.web.session import StaffSession, check_csrf, checked_form
+from custody import recorder
 from custody.errors import CustodyError, Forbidden
-from custody.models import Camera, Owner, Role, User
+from custody.models import Camera, Owner, Role, User, WebSession
 from custody.services import registry
 from custody.services import users as user_svc
 
@@ -110,6 +112,16 @@ async def create_agency(request: Request, session: SessionDep, staff: StaffSessi
 
 @router.get("/cameras")
 def cameras_page(request: Request, session: SessionDep, staff: StaffSession, q: str = "") -> Response:
+    return _cameras_page(request, session, staff, q)
+
+
+def _cameras_page(
+    request: Request,
+    session: SessionDep,
+    staff: tuple[User, WebSession],
+    q: str = "",
+    probe: tuple[str, recorder.ProbeResult] | None = None,
+) -> Response:
     user, web = staff
     _admin(user)
     stmt = select(Camera, Owner).join(Owner, col(Owner.id) == col(Camera.owner_id))
@@ -129,8 +141,23 @@ def cameras_page(request: Request, session: SessionDep, staff: StaffSession, q: 
         web=web,
         rows=rows,
         q=q,
+        probe=probe,
         notice=request.query_params.get("notice"),
     )
+
+
+@router.post("/cameras/{camera_id}/test-pull")
+async def test_pull(camera_id: str, request: Request, session: SessionDep, staff: StaffSession) -> Response:
+    """Before approving an integrated camera, ask its recorder for the last minute once (bounded in
+    time and bytes, nothing stored) and show the answer in plain words."""
+    _admin(staff[0])
+    await check_csrf(request, staff[1])
+    camera = registry.get_camera(session=session, camera_id=camera_id)
+    if not camera.pull_url:
+        result = recorder.ProbeResult(False, "this camera has no recorder address")
+    else:
+        result = await asyncio.to_thread(recorder.test_pull, camera.pull_url)
+    return _cameras_page(request, session, staff, camera.label, probe=(camera.id, result))
 
 
 @router.post("/cameras/{camera_id}/approve")

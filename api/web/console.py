@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -17,6 +18,7 @@ from api.routes import cases as case_routes
 from api.routes import reports as report_routes
 from api.routes.shares import record_share_event
 from api.schemas import AlertIn
+from api.temporal import cancel_request as temporal_cancel
 from api.web.render import page, redirect
 from api.web.session import (
     StaffSession,
@@ -30,9 +32,11 @@ from api.web.session import (
     signed_in,
     signed_out,
 )
+from custody import localtime
+from custody.cancellation import can_cancel
 from custody.errors import CustodyError, Forbidden, Unprocessable
 from custody.ledger.entries import EventType
-from custody.models import Camera, CaseShare, Incident, User
+from custody.models import Camera, CaseShare, User
 from custody.services import cases as case_svc
 from custody.services import registry, websessions
 from custody.services import requests as svc
@@ -174,10 +178,9 @@ def _case_page(
         case_routes.record_share_view(case_routes._ledger(request), user, access, "case page viewed")
     case = access.case
     reqs = svc.list_requests(session=session, case=case)
-    cameras = {
-        c.id: c for c in session.exec(select(Camera).where(col(Camera.id).in_([r.camera_id for r in reqs])))
-    }
     evidence = svc.list_evidence(session=session, case=case)
+    wanted = [r.camera_id for r in reqs] + [e.camera_id for e in evidence]
+    cameras = {c.id: c for c in session.exec(select(Camera).where(col(Camera.id).in_(wanted)))}
     can_write = access.share is None and user.role in WRITERS
     shares: list[CaseShare] = []
     share_users: dict[str, str] = {}
@@ -185,18 +188,19 @@ def _case_page(
         shares = case_svc.list_shares(session=session, user=user, case_id=case.id)
         ids = [s.user_id for s in shares if s.user_id]
         share_users = {u.id: u.username for u in session.exec(select(User).where(col(User.id).in_(ids)))}
+    tz = request.app.state.settings.tz
     now = datetime.now(UTC).replace(microsecond=0)
-    last = session.exec(
-        select(Incident).where(Incident.case_id == case.id).order_by(col(Incident.created_at).desc())
-    ).first()
+    alerts = svc.list_alerts(session=session, case=case)
+    last = alerts[0] if alerts else None
     centre = (last.lat, last.lon) if last else tuple(request.app.state.settings.map_center)
     defaults = {
         "lat": f"{centre[0]:.6f}",
         "lon": f"{centre[1]:.6f}",
         "radius_m": "150",
-        "window_start": (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
-        "window_end": now.strftime("%Y-%m-%dT%H:%M"),
-        "share_expires": (now + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M"),
+        # The form takes the program's local time (the label names the zone).
+        "window_start": localtime.input_value(now - timedelta(hours=1), tz),
+        "window_end": localtime.input_value(now, tz),
+        "share_expires": localtime.input_value(now + timedelta(days=14), tz),
     }
     return page(
         request,
@@ -208,6 +212,8 @@ def _case_page(
         share=access.share,
         requests=reqs,
         cameras=cameras,
+        alerts=alerts,
+        alert_numbers={a.id: len(alerts) - i for i, a in enumerate(alerts)},
         evidence=evidence,
         can_write=can_write,
         shares=shares,
@@ -227,13 +233,22 @@ def case_page(case_id: str, request: Request, session: SessionDep, staff: StaffS
 
 
 @router.get("/console/cases/{case_id}/requests.json")
-def case_status(case_id: str, session: SessionDep, staff: StaffSession) -> JSONResponse:
+def case_status(
+    case_id: str, session: SessionDep, settings: SettingsDep, staff: StaffSession
+) -> JSONResponse:
     """What the case page polls for live status: every request and every evidence file."""
     case = case_svc.get_case(session=session, user=staff[0], case_id=case_id)
+    evidence = svc.list_evidence(session=session, case=case)
+    labels = svc.camera_labels(session=session, camera_ids={e.camera_id for e in evidence})
     return JSONResponse(
         {
             "requests": [
-                {"id": r.id, "status": r.status, "updated_at": rfc3339(r.updated_at)}
+                {
+                    "id": r.id,
+                    "status": r.status,
+                    "updated_at": rfc3339(r.updated_at),
+                    "updated": localtime.when(r.updated_at, settings.tz),
+                }
                 for r in svc.list_requests(session=session, case=case)
             ],
             "evidence": [
@@ -244,23 +259,38 @@ def case_status(case_id: str, session: SessionDep, staff: StaffSession) -> JSONR
                     "sha256": e.sha256,
                     "status": e.status,
                     "received_at": rfc3339(e.received_at),
+                    "received": localtime.when(e.received_at, settings.tz),
+                    "request_id": e.request_id,
+                    "camera_label": labels.get(e.camera_id, "camera " + e.camera_id[:8]),
                 }
-                for e in svc.list_evidence(session=session, case=case)
+                for e in evidence
             ],
         },
         headers={"Cache-Control": "no-store"},
     )
 
 
-def _utc(value: str, field: str) -> str:
-    """A datetime-local value (the form says UTC) as RFC 3339."""
+class RepeatedTime(Unprocessable):
+    """A typed time that happened twice (clocks moved back): the form asks which one."""
+
+    def __init__(self, message: str, name: str, choices: list[str]) -> None:
+        super().__init__(message)
+        self.name, self.choices = name, choices
+
+
+def _local(form: dict[str, str], name: str, label: str, tz: ZoneInfo) -> datetime:
+    """A datetime-local field, typed in the program's zone, as an aware instant. The hour skipped in
+    spring is refused with the reason; the hour repeated in autumn needs `<name>_zone` (EDT or EST),
+    which the form offers once the time turns out to be ambiguous."""
+    value = form.get(name, "")
     if not value:
-        raise Unprocessable(f"{field} is empty; give a date and time (UTC).")
+        raise Unprocessable(f"{label} is empty; give a date and time ({tz.key}).")
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise Unprocessable(f"{field} {value!r} is not a date and time (YYYY-MM-DDTHH:MM, UTC).") from exc
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).isoformat()
+        return localtime.parse_local(value, tz, prefer=form.get(f"{name}_zone") or None)
+    except localtime.AmbiguousLocalTime as exc:
+        raise RepeatedTime(f"{label}: {exc.message}", name, [a for a, _ in exc.choices]) from exc
+    except localtime.LocalTimeError as exc:
+        raise Unprocessable(f"{label}: {exc.message}") from exc
 
 
 def _number(value: str, field: str) -> float:
@@ -284,8 +314,8 @@ async def post_alert(
                 lat=_number(form.get("lat", ""), "Latitude"),
                 lon=_number(form.get("lon", ""), "Longitude"),
                 radius_m=_number(form.get("radius_m", ""), "Radius"),
-                window_start=_utc(form.get("window_start", ""), "Window start"),
-                window_end=_utc(form.get("window_end", ""), "Window end"),
+                window_start=_local(form, "window_start", "Footage from", settings.tz),
+                window_end=_local(form, "window_end", "Footage until", settings.tz),
                 description=form.get("description", ""),
             )
         except ValidationError as exc:
@@ -293,8 +323,16 @@ async def post_alert(
         _, reqs = await case_routes.start_alert(request, session, settings, user, case, body)
     except CustodyError as exc:
         session.rollback()
+        choices = {exc.name: exc.choices} if isinstance(exc, RepeatedTime) else {}
         return _case_page(
-            request, session, staff, case_id, status=exc.status, alert_error=exc.message, alert_form=form
+            request,
+            session,
+            staff,
+            case_id,
+            status=exc.status,
+            alert_error=exc.message,
+            alert_form=form,
+            zone_choices=choices,
         )
     return redirect(f"/console/cases/{case_id}?notice=alert-{len(reqs)}#requests")
 
@@ -347,9 +385,8 @@ def request_page(request_id: str, request: Request, session: SessionDep, staff: 
         evidence=svc.evidence_of_request(session=session, request_id=req.id),
         can_cancel=access.share is None
         and user.role in WRITERS
-        and req.kind == "registered"
-        and req.status in ("requested", "notified", "consented")
-        and not req.files_complete,
+        and can_cancel(kind=req.kind, status=req.status, files_complete=req.files_complete),
+        confirm_cancel=request.query_params.get("confirm") == "cancel",
         notice=request.query_params.get("notice"),
         error=None,
     )
@@ -360,9 +397,11 @@ async def cancel_request(
     request_id: str, request: Request, session: SessionDep, staff: StaffSession
 ) -> Response:
     user, web = staff
-    await check_csrf(request, web)
+    form = await checked_form(request, web)
     _writer(user, "cancel requests")
-    await case_routes.cancel_request(request_id, user, session, request)
+    req = svc.get_request(session=session, user=user, request_id=request_id)
+    case_svc.get_case_for_write(session=session, user=user, case_id=req.case_id)
+    await temporal_cancel(request, req, actor=user.id, reason=form.get("reason", "")[:500])
     return redirect(f"/console/requests/{request_id}?notice=cancelled")
 
 
@@ -397,7 +436,7 @@ async def share(
     form = await checked_form(request, web)
     try:
         _writer(user, "share cases")
-        expires = datetime.fromisoformat(_utc(form.get("expires_at", ""), "Share until"))
+        expires = _local(form, "expires_at", "Share until", settings.tz)
         new = case_svc.new_share(
             session=session,
             user=user,

@@ -7,12 +7,15 @@ import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 from sqlmodel import Session
 
+from custody import localtime
 from custody.models import Owner, User, WebSession
 
 log = logging.getLogger("custody.web")
@@ -38,12 +41,39 @@ NAV: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def when(value: datetime | None) -> str:
-    return "—" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
+def _tz(ctx: Any) -> ZoneInfo:
+    tz: ZoneInfo = ctx["request"].app.state.settings.tz
+    return tz
+
+
+@pass_context
+def when(ctx: Any, value: datetime | None) -> str:
+    """A moment in the program's zone, named: "Fri 27 Nov 2026, 21:25 EST" (never the browser's)."""
+    return "—" if value is None else localtime.when(value, _tz(ctx))
+
+
+@pass_context
+def when_utc(ctx: Any, value: datetime | None) -> str:
+    """Where evidence is concerned: local with UTC beside it, to the second."""
+    return "—" if value is None else localtime.with_utc(value, _tz(ctx))
+
+
+@pass_context
+def window(ctx: Any, start: datetime, end: datetime) -> str:
+    """A footage window: "Fri 27 Nov 2026, 21:25-21:55 EST"."""
+    return localtime.window(start, end, _tz(ctx))
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """ "1 camera", "2 cameras" (never "1 cameras")."""
+    return f"{count:,} {one if count == 1 else (many or one + 's')}"
 
 
 templates.env.filters["when"] = when
+templates.env.filters["when_utc"] = when_utc
 templates.env.filters["short"] = lambda value: str(value)[:8]
+templates.env.globals["window"] = window
+templates.env.globals["plural"] = plural
 
 
 def is_html_path(path: str) -> bool:
@@ -67,6 +97,7 @@ def page(
         "csrf": web.csrf if web else getattr(request.state, "form_token", ""),
         "nav": NAV.get(user.role, []) if user else [],
         "path": request.url.path,
+        "zone": localtime.zone_label(settings.tz),
         "map": {
             "tiles": settings.map_tile_url,
             "attribution": settings.map_attribution,

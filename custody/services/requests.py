@@ -129,6 +129,51 @@ def create_alert(
     return incident, requests
 
 
+@dataclass(frozen=True)
+class AlertSummary:
+    """One past alert as people read it: where, how far, which window, by whom, how many cameras."""
+
+    id: str
+    lat: float
+    lon: float
+    radius_m: float
+    window_start: datetime
+    window_end: datetime
+    description: str
+    created_at: datetime
+    created_by: str
+    created_by_name: str
+    cameras_asked: int
+
+
+def list_alerts(*, session: Session, case: Case) -> list[AlertSummary]:
+    """The case's alerts, newest first, each with the number of cameras it asked (requests it
+    created; a camera already asked by an earlier alert of the case is not asked twice)."""
+    asked = sa.select(sa.func.count()).where(col(FootageRequest.incident_id) == col(Incident.id))
+    rows = session.execute(
+        sa.select(Incident, User, asked.scalar_subquery())
+        .join(User, col(User.id) == col(Incident.created_by), isouter=True)
+        .where(col(Incident.case_id) == case.id)
+        .order_by(col(Incident.created_at).desc(), col(Incident.id))
+    ).all()
+    return [
+        AlertSummary(
+            id=inc.id,
+            lat=inc.lat,
+            lon=inc.lon,
+            radius_m=inc.radius_m,
+            window_start=inc.window_start,
+            window_end=inc.window_end,
+            description=inc.description,
+            created_at=inc.created_at,
+            created_by=inc.created_by,
+            created_by_name=user.display_name if user is not None else inc.created_by,
+            cameras_asked=int(count),
+        )
+        for inc, user, count in rows
+    ]
+
+
 def list_requests(*, session: Session, case: Case) -> list[FootageRequest]:
     stmt = (
         select(FootageRequest)
@@ -290,6 +335,12 @@ def get_evidence(*, session: Session, user: User, evidence_id: str) -> Evidence:
         raise NotFound(f"No evidence {evidence_id}.")
     get_case(session=session, user=user, case_id=ev.case_id)
     return ev
+
+
+def camera_labels(*, session: Session, camera_ids: set[str]) -> dict[str, str]:
+    """Camera id -> label, in one query."""
+    rows = session.exec(select(Camera.id, Camera.label).where(col(Camera.id).in_(camera_ids))).all()
+    return {cid: label for cid, label in rows}
 
 
 def camera_of(*, session: Session, camera_id: str) -> Camera:

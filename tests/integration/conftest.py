@@ -45,6 +45,8 @@ def web(stack: Stack, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
         # Every test signs up from 127.0.0.1 into one database per session: the per-client limit is
         # tested at the service (test_residents), the per-address limit over HTTP.
         signup_max_per_client=10_000,
+        # Not the default zone: every time people read or type is in this one, named.
+        time_zone="America/Los_Angeles",
     )
     shots = screenshot_dir(tmp_path_factory.mktemp("web")) / db_url.split(":", 1)[0].split("+")[0]
     with running_worker(settings), live_server(settings, port) as url:

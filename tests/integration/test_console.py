@@ -103,13 +103,14 @@ def test_resident_signs_up_registers_a_camera_and_the_investigator_gets_its_foot
     inv.get_by_label("Longitude").dispatch_event("change")
     inv.get_by_label("Radius (metres)").fill("80")
     inv.get_by_label("Radius (metres)").dispatch_event("input")
-    expect(inv.locator("#alert-preview")).to_contain_text("1 registered camera(s) will be asked")
-    inv.get_by_label("Footage from (UTC)").fill(local_minutes(end - timedelta(minutes=30)))
-    inv.get_by_label("Footage until (UTC)").fill(local_minutes(end))
+    expect(inv.locator("#alert-preview")).to_contain_text("1 registered camera will be asked")
+    tz = web.settings.tz
+    inv.get_by_label("Footage from").fill(local_minutes(end - timedelta(minutes=30), tz))
+    inv.get_by_label("Footage until").fill(local_minutes(end, tz))
     inv.get_by_label("What happened").fill("robbery")
     shot(inv, web.shots, "investigator-alert-form")
     inv.get_by_role("button", name="Send alert").click()
-    expect(inv.get_by_text("Alert sent: 1 camera(s)")).to_be_visible()
+    expect(inv.get_by_text("Alert sent: 1 camera asked")).to_be_visible()
     status = inv.locator("tr[data-request] [data-field=status]")
     expect(status).to_have_text("notified", timeout=30_000)  # live, without a reload
 
@@ -249,7 +250,9 @@ def test_share_granted_used_and_revoked_and_another_agency_refused(web: Site, ch
     inv.goto(f"{web.url}/console/cases/{case.case_id}")
     inv.get_by_label("Agency", exact=True).select_option("FBI")
     inv.get_by_label("Only this user").fill(fbi[0])
-    inv.get_by_label("Share until (UTC)").fill(local_minutes(datetime.now(UTC) + timedelta(days=3)))
+    inv.get_by_label("Share until").fill(
+        local_minutes(datetime.now(UTC) + timedelta(days=3), web.settings.tz)
+    )
     inv.get_by_label("Reason").fill("federal charges")
     inv.get_by_role("button", name="Share read-only").click()
     expect(inv.get_by_text("Case shared")).to_be_visible()

@@ -250,20 +250,23 @@ def test_alert_form_refuses_bad_input_with_a_reason_and_cancel_works_from_the_co
     made = client.post("/console/cases", data={"title": "Console cancel", "csrf_token": csrf})
     case_id = made.headers["location"].split("/")[3].split("?")[0]
     end = datetime.now(UTC) - timedelta(minutes=2)
+    tz = web.settings.tz
     form = {
         "lat": f"{lat}",
         "lon": f"{lon}",
         "radius_m": "40",
-        "window_start": local_minutes(end - timedelta(minutes=20)),
-        "window_end": local_minutes(end),
+        "window_start": local_minutes(end - timedelta(minutes=20), tz),
+        "window_end": local_minutes(end, tz),
         "description": "x",
         "csrf_token": csrf,
     }
     for change, why in (
         ({"radius_m": "5000"}, "above the program"),
-        ({"window_end": local_minutes(datetime.now(UTC) + timedelta(hours=2))}, "in the future"),
+        ({"window_end": local_minutes(datetime.now(UTC) + timedelta(hours=2), tz)}, "in the future"),
         ({"lat": "north"}, "not a number"),
-        ({"window_start": local_minutes(end + timedelta(minutes=1))}, "before window_end"),
+        ({"window_start": local_minutes(end + timedelta(minutes=1), tz)}, "before window_end"),
+        # The hour skipped when clocks move forward in spring never happened.
+        ({"window_start": "2026-03-08T02:30"}, "did not happen"),
     ):
         resp = client.post(f"/console/cases/{case_id}/alerts", data={**form, **change})
         assert resp.status_code == 422 and why in resp.text, (change, resp.status_code)
@@ -276,13 +279,48 @@ def test_alert_form_refuses_bad_input_with_a_reason_and_cancel_works_from_the_co
         (req,) = s.exec(select(FootageRequest).where(FootageRequest.case_id == case_id)).all()
     wait_for("notified", lambda: api.get(f"/requests/{req.id}").json()["status"] == "notified")
     page = client.get(f"/console/requests/{req.id}")
-    assert "Cancel this request" in page.text
+    assert "Cancel this request…" in page.text and 'name="reason"' not in page.text  # asks first
+    confirm = client.get(f"/console/requests/{req.id}?confirm=cancel")
+    assert "Cancel this request?" in confirm.text and 'name="reason"' in confirm.text
     assert client.post(f"/console/requests/{req.id}/cancel", data={}).status_code == 403
-    done = client.post(f"/console/requests/{req.id}/cancel", data={"csrf_token": csrf})
+    done = client.post(
+        f"/console/requests/{req.id}/cancel", data={"csrf_token": csrf, "reason": "wrong camera"}
+    )
     assert done.status_code == 303
-    assert api.get(f"/requests/{req.id}").json()["status"] == "cancelled"
+    got = api.get(f"/requests/{req.id}").json()
+    assert got["status"] == "cancelled" and "wrong camera" in got["history"][-1]["detail"]
     again = client.post(f"/console/requests/{req.id}/cancel", data={"csrf_token": csrf})
     assert again.status_code == 409 and "already ended" in again.text
+
+
+def test_the_repeated_autumn_hour_must_be_chosen_in_the_alert_form(web: Site) -> None:
+    """01:30 on 1 Nov 2026 happened twice in Los Angeles (PDT, then PST): the form refuses to guess,
+    keeps what was typed, offers the two, and the choice reaches the request as an instant."""
+    user = make_user(web.engine, "investigator")
+    client, csrf = console_session(web.url, *user)
+    made = client.post("/console/cases", data={"title": "Night of the clock change", "csrf_token": csrf})
+    case_id = made.headers["location"].split("/")[3].split("?")[0]
+    form = {
+        "lat": "10.5",
+        "lon": "10.5",
+        "radius_m": "40",
+        "window_start": "2026-11-01T00:40",
+        "window_end": "2026-11-01T01:30",
+        "description": "x",
+        "csrf_token": csrf,
+    }
+    first = client.post(f"/console/cases/{case_id}/alerts", data=form)
+    assert first.status_code == 422 and "happened twice" in first.text, first.text[-2000:]
+    assert "01:30 PDT (08:30 UTC) or 01:30 PST (09:30 UTC)" in first.text
+    assert 'name="window_end_zone"' in first.text and 'value="2026-11-01T01:30"' in first.text
+    sent = client.post(f"/console/cases/{case_id}/alerts", data={**form, "window_end_zone": "PST"})
+    assert sent.status_code == 303, sent.text[-2000:]
+    with session_scope(web.engine) as s:
+        (incident,) = s.exec(select(Incident).where(Incident.case_id == case_id)).all()
+        assert incident.window_start == datetime(2026, 11, 1, 7, 40, tzinfo=UTC)
+        assert incident.window_end == datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
+    page = client.get(f"/console/cases/{case_id}")
+    assert "Sun 1 Nov 2026, 00:40 PDT - Sun 1 Nov 2026, 01:30 PST" in page.text
 
 
 def test_behind_https_the_session_cookie_is_secure(web: Site) -> None:

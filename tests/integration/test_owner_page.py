@@ -3,10 +3,12 @@ following the link from a real email received by the SMTP server."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -18,7 +20,7 @@ from tests.conftest import Stack
 from tests.flow import link_in, live_server, messages_to, running_worker, video_bytes, wait_for
 from tests.helpers import make_user
 from tests.integration.conftest import needs_chromium
-from tests.web import PHONE
+from tests.web import PHONE, screenshot_dir, shot
 
 pytestmark = needs_chromium
 
@@ -32,9 +34,13 @@ def site(stack: Stack, db_url: str) -> Iterator[tuple[str, Settings]]:
         consent_ttl_s=300,
         reminders_s=[3600],
         public_url=f"http://127.0.0.1:{port}",
+        time_zone="America/Denver",  # not the default zone: owners read the program's, named
     )
     with running_worker(settings), live_server(settings, port) as url:
         yield url, settings
+
+
+WINDOW_END = datetime(2026, 11, 27, 21, 55, tzinfo=ZoneInfo("America/Denver"))
 
 
 def _request(url: str, settings: Settings, lat: float) -> tuple[httpx.Client, str, str]:
@@ -54,7 +60,7 @@ def _request(url: str, settings: Settings, lat: float) -> tuple[httpx.Client, st
         json={"owner_id": owner, "label": "Front porch", "lat": lat, "lon": -76.9, "kind": "registered"},
     )
     case = client.post("/cases", json={"title": "Package theft"}).json()["id"]
-    end = datetime.now(UTC) - timedelta(minutes=10)
+    end = WINDOW_END
     alert = client.post(
         f"/cases/{case}/alerts",
         json={
@@ -87,9 +93,15 @@ def test_owner_consents_and_uploads_on_a_phone(
 
     page = chromium.new_page(viewport=PHONE)
     page.goto(link)
-    expect(page.get_by_role("heading", name="asks for footage")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="Metropolitan Police Department asks for footage")
+    ).to_be_visible()
     expect(page.get_by_text("Front porch")).to_be_visible()
-    page.screenshot(path=str(tmp_path / "consent-phone.png"), full_page=True)
+    # The window in the program's zone, named, rendered by the server (not the browser's zone).
+    expect(page.locator("#window")).to_have_text("Fri 27 Nov 2026, 21:35-21:55 MST")
+    expect(page.locator("#reference")).to_have_text(re.compile(r"^MPD-[0-9A-F]{8}$"))
+    expect(page.get_by_text(f"This page is served from {url}")).to_be_visible()
+    shot(page, screenshot_dir(tmp_path) / "owner", "consent-page")
     page.get_by_role("button", name="Yes, I consent").click()
     expect(page.get_by_role("heading", name="Upload the video")).to_be_visible()
     assert _status(client, request_id) == "consented"
@@ -112,6 +124,12 @@ def test_owner_declines(site: tuple[str, Settings], chromium: Browser) -> None:
     page = chromium.new_page(viewport=PHONE)
     page.goto(link)
     page.get_by_role("button", name="No, I decline").click()
+    # Declining is final, so the page asks once more; going back changes nothing.
+    expect(page.get_by_role("heading", name="Decline this request?")).to_be_visible()
+    page.get_by_role("button", name="Go back").click()
+    assert _status(client, request_id) == "notified"
+    page.get_by_role("button", name="No, I decline").click()
+    page.get_by_role("button", name="Yes, decline").click()
     expect(page.get_by_role("heading", name="You declined this request")).to_be_visible()
     assert _status(client, request_id) == "declined"
     page.reload()
