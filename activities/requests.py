@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError
 from activities.email import EmailInput, SmtpConfig, build_message, send_message
 from custody import localtime, recorder
 from custody.db import session_scope
-from custody.ledger.entries import CustodyEvent, EventType
+from custody.ledger.entries import CustodyEvent, EventType, file_facts
 from custody.ledger.store import Ledger
 from custody.media import SNIFF_BYTES, sniff_video
 from custody.models import (
@@ -344,13 +344,14 @@ class RequestActivities:
             raise ApplicationError(
                 failure.reason, type="recorder", non_retryable=not failure.retryable
             ) from failure
+        filename = f"integrated-{camera.id[:8]}.video"
         with session_scope(self.engine) as session:
             req = svc.load_request(session=session, request_id=request_id)
             svc.add_evidence(
                 session=session,
                 req=req,
                 evidence_id=evidence_id,
-                filename=f"integrated-{camera.id[:8]}.video",
+                filename=filename,
                 object_key=stored.key,
                 version_id=stored.version_id,
                 size=stored.size,
@@ -367,6 +368,9 @@ class RequestActivities:
                 evidence_id=evidence_id,
                 sha256=stored.sha256,
                 detail=f"pulled {stored.size} bytes from the integrated camera",
+                facts=file_facts(
+                    filename=filename, size=stored.size, content_type=content_type, camera_id=camera.id
+                ),
             ),
             idempotency_key=f"{evidence_id}:received",
         )

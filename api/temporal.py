@@ -61,7 +61,8 @@ async def cancel_request(request: Request, req: FootageRequest, *, actor: str, r
     handle = client.get_workflow_handle(request_workflow_id(req.id))
     update = FootageRequestWorkflow.cancel if req.kind == "registered" else IntegratedPullWorkflow.cancel
     try:
-        status: str = await handle.execute_update(update, ActorInput(actor, reason=reason.strip()))
+        why = f"cancelled by the investigator: {reason.strip()}" if reason.strip() else ""
+        status: str = await handle.execute_update(update, ActorInput(actor, reason=why))
     except (WorkflowUpdateFailedError, RPCError) as exc:
         raise update_error(exc) from exc
     return status

@@ -91,9 +91,18 @@ def verify_footage(
             raise typer.Exit(1) from exc
     for line in report.steps:
         console.print(f"[green]ok[/green]   {escape(line)}")
+    for warning in report.warnings:
+        console.print(f"[yellow]note[/yellow] {escape(warning)}")
     console.print(
         f"[green]PROVEN[/green] {escape(str(file))} is evidence {report.evidence_id} of case {report.case_id}"
+        f" in a log of {report.tree_size} entries signed by the key above. Bound by the signed log:"
     )
+    width = max(len(k) for k, _ in report.proven + report.stated)
+    for what, value in report.proven:
+        console.print(f"  {what:<{width}}  {escape(value)}")
+    console.print("[yellow]Stated by the bundle, not proven[/yellow] (the signed log does not bind these):")
+    for what, value in report.stated:
+        console.print(f"  {what:<{width}}  {escape(value)}")
 
 
 @users_app.command("create")

@@ -6,6 +6,7 @@ Pure assembly from what the ledger and the database hold; no I/O of its own.
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,10 @@ from custody.ledger.store import Ledger, SignedCheckpoint
 from custody.models import Case, Evidence
 from custody.timeutil import rfc3339, utcnow
 
-BUNDLE_FORMAT = "custody-bundle/1"
+#: Format 2 (docs/bundle.md): the log binds each file's name, size, type and camera (file_received
+#: facts) and each request's camera and window (request_created facts); evidence items state the
+#: requested window, and their received/verified times are those the log recorded.
+BUNDLE_FORMAT = "custody-bundle/2"
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,12 @@ def build_bundle(ledger: Ledger, facts: BundleFacts) -> tuple[dict[str, Any], Si
     checkpoint = ledger.sign_checkpoint() or ledger.latest_checkpoint()
     assert checkpoint is not None
     entries = [(i, data) for i, data in ledger.entries_for(case_id=facts.case.id) if i < checkpoint.tree_size]
+    logged: dict[tuple[str, str], str] = {}  # (evidence id, event type) -> when the log recorded it
+    for _, data in entries:
+        entry = json.loads(data)
+        if entry.get("evidence_id") and entry["type"] in ("file_received", "file_verified"):
+            logged.setdefault((entry["evidence_id"], entry["type"]), entry["at"])
+    windows = {r["id"]: (r.get("window_start"), r.get("window_end")) for r in facts.requests}
     items = []
     for index, data in entries:
         proof = ledger.inclusion_proof(index, checkpoint.tree_size)
@@ -66,8 +76,12 @@ def build_bundle(ledger: Ledger, facts: BundleFacts) -> tuple[dict[str, Any], Si
                 "size": ev.size,
                 "sha256": ev.sha256,
                 "status": ev.status,
-                "received_at": rfc3339(ev.received_at),
-                "verified_at": rfc3339(ev.verified_at) if ev.verified_at else None,
+                "window_start": windows.get(ev.request_id, (None, None))[0],
+                "window_end": windows.get(ev.request_id, (None, None))[1],
+                # As the log recorded them (file_received / file_verified), so verify can prove them.
+                "received_at": logged.get((ev.id, "file_received"), rfc3339(ev.received_at)),
+                "verified_at": logged.get((ev.id, "file_verified"))
+                or (rfc3339(ev.verified_at) if ev.verified_at else None),
             }
             for ev in facts.evidence
         ],

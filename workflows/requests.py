@@ -197,7 +197,7 @@ class _RequestBase:
             "cancelled",
             "cancelled",
             "request_cancelled",
-            "cancelled: " + (self.cancel_reason or "no reason given"),
+            self.cancel_reason or "cancelled by the investigator",
             actor=self.cancel_by or "",
         )
         return "cancelled"

@@ -29,7 +29,7 @@ from api.schemas import (
 from api.temporal import cancel_request as temporal_cancel
 from api.temporal import temporal_client
 from custody.errors import Conflict
-from custody.ledger.entries import CustodyEvent, EventType
+from custody.ledger.entries import CustodyEvent, EventType, request_facts
 from custody.ledger.store import Ledger
 from custody.models import Case, Evidence, FootageRequest, Incident, User
 from custody.services import cases as case_svc
@@ -127,6 +127,7 @@ async def start_alert(
         limits=svc.AlertLimits(settings.max_radius_m, settings.max_window_s),
     )
     new = [r for r in reqs if r.incident_id == incident.id]
+    cameras = {c.id: c for c in svc.cameras_of(session=session, camera_ids={r.camera_id for r in new})}
     session.commit()  # the requests exist before their workflows start
     ledger = _ledger(request)
     await asyncio.to_thread(
@@ -140,8 +141,14 @@ async def start_alert(
                     agency=case.agency,
                     case_id=case.id,
                     request_id=r.id,
-                    detail=f"{r.kind} camera {r.camera_id}, window {body.window_start.isoformat()} to "
-                    f"{body.window_end.isoformat()}",
+                    detail=f"{r.kind} camera asked for its footage",
+                    facts=request_facts(
+                        camera_id=r.camera_id,
+                        camera_label=cameras[r.camera_id].label,
+                        camera_kind=r.kind,
+                        window_start=r.window_start,
+                        window_end=r.window_end,
+                    ),
                 ),
             )
             for r in new

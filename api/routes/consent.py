@@ -31,7 +31,7 @@ from custody.errors import (
     Unprocessable,
     UnsupportedMediaType,
 )
-from custody.ledger.entries import CustodyEvent, EventType
+from custody.ledger.entries import CustodyEvent, EventType, file_facts
 from custody.ledger.store import Ledger
 from custody.media import ACCEPTED_TYPES, SNIFF_BYTES, check_filename, declared_matches, sniff_video
 from custody.models import Agency, Camera, Case, FootageRequest, RequestStatus, new_id
@@ -265,6 +265,9 @@ async def upload(
             evidence_id=evidence_id,
             sha256=stored.sha256,
             detail=f"{stored.size} bytes, {sniffed}, uploaded by the owner",
+            facts=file_facts(
+                filename=filename, size=stored.size, content_type=sniffed, camera_id=req.camera_id
+            ),
         ),
         idempotency_key=f"{evidence_id}:received",
     )

@@ -17,6 +17,7 @@ from custody.ledger.store import Ledger
 from custody.models import Camera, Owner, User
 from custody.services import cases as case_svc
 from custody.services import requests as svc
+from custody.timeutil import rfc3339
 from reports.bundle import BundleFacts, build_bundle
 from reports.pdf import render_report
 from reports.signing import ReportSigner
@@ -41,7 +42,16 @@ def _facts(session: Any, user: User, case_id: str, pseudonymise: bool) -> Bundle
                 "owner-" + hashlib.sha256(owner.id.encode()).hexdigest()[:12] if pseudonymise else owner.name
             )
         requests.append(
-            {"id": req.id, "camera_id": req.camera_id, "kind": req.kind, "status": req.status, "owner": shown}
+            {
+                "id": req.id,
+                "camera_id": req.camera_id,
+                "camera_label": cam.label if cam is not None else None,
+                "kind": req.kind,
+                "status": req.status,
+                "owner": shown,
+                "window_start": rfc3339(req.window_start),
+                "window_end": rfc3339(req.window_end),
+            }
         )
     return BundleFacts(
         case=case,

@@ -1,13 +1,18 @@
 """Offline verification of one footage file against a custody bundle (docs/bundle.md), in numbered
 steps. Imports only the pure ledger modules: it runs with the file, the bundle and nothing else.
 
-  Step 1  Read the bundle (format custody-bundle/1).
+  Step 1  Read the bundle (custody-bundle/2; custody-bundle/1 still verifies, with less proven).
   Step 2  The file's SHA-256 is one of the bundle's evidence hashes.
   Step 3  The checkpoint's signature verifies under the bundle's key and, when given, under the key
           the user trusts (C2SP signed note, Ed25519).
   Step 4  Every entry hashes to its leaf (RFC 9162 §2.1.1) and its inclusion proof leads to the
           checkpoint's root (§2.1.3.2); the file's hash appears in the case's custody events.
-  Step 5  (optional) A newer signed checkpoint is consistent with the bundle's (§2.1.4.2), given the
+  Step 5  What the bundle states about the file (name, size, type, camera, request, case, requested
+          window, received and verified times) equals what the signed entries record: the
+          `file_received` and `file_verified` entries of the file and the `request_created` entry of
+          its request. Only facts that pass here are reported as proven; everything else the bundle
+          says is reported as "stated by the bundle, not proven".
+  Step 6  (optional) A newer signed checkpoint is consistent with the bundle's (§2.1.4.2), given the
           consistency proof from GET /ledger/proofs/consistency: the log only grew since.
 """
 
@@ -25,7 +30,8 @@ from typing import Any
 from custody.ledger.merkle import ProofError, leaf_hash, verify_consistency, verify_inclusion
 from custody.ledger.note import NoteError, Verifier, open_checkpoint, parse_verifier
 
-BUNDLE_FORMAT = "custody-bundle/1"
+BUNDLE_FORMAT = "custody-bundle/2"
+FORMATS = ("custody-bundle/1", BUNDLE_FORMAT)
 
 
 class BundleVerificationError(Exception):
@@ -33,6 +39,16 @@ class BundleVerificationError(Exception):
         super().__init__(f"step {step}: {message}")
         self.step = step
         self.message = message
+
+
+class FactMismatch(BundleVerificationError):
+    """A fact the bundle states differs from what the signed log records for it."""
+
+    def __init__(self, field: str, stated: object, logged: object, where: str) -> None:
+        super().__init__(
+            5, f"the bundle says {field} is {stated!r} but the signed log records {logged!r} ({where})"
+        )
+        self.field, self.stated, self.logged = field, stated, logged
 
 
 @dataclass
@@ -43,6 +59,83 @@ class BundleReport:
     tree_size: int
     entries_checked: int
     steps: list[str] = field(default_factory=list)
+    #: (what, value) pairs the signed log binds and that equal the bundle's statement
+    proven: list[tuple[str, str]] = field(default_factory=list)
+    #: (what, value) pairs only the bundle states
+    stated: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+#: Facts of an evidence item and where the log binds them: (bundle key, entry type, entry field)
+BOUND_FACTS: tuple[tuple[str, str, str], ...] = (
+    ("filename", "file_received", "facts.filename"),
+    ("size", "file_received", "facts.size"),
+    ("content_type", "file_received", "facts.content_type"),
+    ("camera_id", "file_received", "facts.camera_id"),
+    ("request_id", "file_received", "request_id"),
+    ("received_at", "file_received", "at"),
+    ("verified_at", "file_verified", "at"),
+    ("camera_id", "request_created", "facts.camera_id"),
+    ("camera_label", "request_created", "facts.camera_label"),
+    ("window_start", "request_created", "facts.window_start"),
+    ("window_end", "request_created", "facts.window_end"),
+)
+LABELS = {
+    "filename": "file name",
+    "size": "size (bytes)",
+    "content_type": "type",
+    "camera_id": "camera id",
+    "camera_label": "camera label",
+    "request_id": "request",
+    "received_at": "received (UTC)",
+    "verified_at": "verified (UTC)",
+    "window_start": "requested window from (UTC)",
+    "window_end": "requested window until (UTC)",
+}
+
+
+def _field(entry: dict[str, Any], path: str) -> Any:
+    value: Any = entry
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def check_facts(
+    evidence: dict[str, Any], entries: list[tuple[int, dict[str, Any]]]
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """Step 5, pure: compare an evidence item's stated facts with the signed entries that bind them.
+
+    Returns the proven (label, value) pairs and the keys that the log does not bind (old entries
+    without facts). Raises FactMismatch naming the first field whose statement differs."""
+    by_type: dict[str, tuple[int, dict[str, Any]]] = {}
+    for index, entry in entries:
+        if entry.get("evidence_id") == evidence["id"] and entry["type"] in ("file_received", "file_verified"):
+            by_type.setdefault(entry["type"], (index, entry))
+    received = by_type.get("file_received")
+    if received is not None and received[1].get("request_id"):
+        for index, entry in entries:
+            if entry["type"] == "request_created" and entry.get("request_id") == received[1]["request_id"]:
+                by_type.setdefault("request_created", (index, entry))
+                break
+    proven: dict[str, str] = {}
+    unbound: list[str] = []
+    for key, etype, path in BOUND_FACTS:
+        found = by_type.get(etype)
+        logged = _field(found[1], path) if found else None
+        stated = evidence.get(key)
+        if logged is None:
+            if key not in proven and key not in unbound:
+                unbound.append(key)
+            continue
+        if stated != logged:
+            raise FactMismatch(key, stated, logged, f"{etype} entry #{found[0]}" if found else etype)
+        proven[key] = str(logged)
+        if key in unbound:
+            unbound.remove(key)
+    return [(LABELS[k], v) for k, v in proven.items()], unbound
 
 
 def sha256_file(
@@ -73,9 +166,17 @@ def verify_file(
         bundle: dict[str, Any] = json.loads(bundle_path.read_text())
     except (OSError, ValueError) as exc:
         raise BundleVerificationError(1, f"cannot read the bundle {bundle_path}: {exc}") from exc
-    if bundle.get("format") != BUNDLE_FORMAT:
-        raise BundleVerificationError(1, f"not a {BUNDLE_FORMAT} bundle (format {bundle.get('format')!r})")
-    steps = [f"1. read the bundle of case {bundle['case']['id']}"]
+    if bundle.get("format") not in FORMATS:
+        raise BundleVerificationError(
+            1, f"not a custody bundle this version reads (format {bundle.get('format')!r}; reads {FORMATS})"
+        )
+    steps = [f"1. read the bundle ({bundle['format']})"]
+    warnings = []
+    if bundle["format"] != BUNDLE_FORMAT:
+        warnings.append(
+            f"{bundle['format']} is an older format: its entries may not bind the file name, camera or "
+            "window, so those are shown as stated by the bundle, not proven (docs/bundle.md)."
+        )
 
     # Step 2
     digest = sha256_file(file, progress)
@@ -85,7 +186,7 @@ def verify_file(
             2, f"the file's SHA-256 {digest} is not among this case's evidence hashes"
         )
     evidence = matches[0]
-    steps.append(f"2. the file's SHA-256 {digest} is evidence {evidence['id']} ({evidence['filename']})")
+    steps.append(f"2. the file's SHA-256 {digest} is the hash of evidence {evidence['id']}")
 
     # Step 3
     ledger = bundle["ledger"]
@@ -107,6 +208,7 @@ def verify_file(
 
     # Step 4
     mentions = 0
+    parsed: list[tuple[int, dict[str, Any]]] = []
     for item in ledger["entries"]:
         data = item["entry"].encode()
         try:
@@ -119,6 +221,11 @@ def verify_file(
         entry = json.loads(data)
         if entry.get("case_id") != bundle["case"]["id"]:
             raise BundleVerificationError(4, f"entry {item['index']} belongs to another case")
+        if entry.get("evidence_id") == evidence["id"] and entry.get("sha256") not in (None, digest):
+            raise BundleVerificationError(
+                4, f"entry {item['index']} records SHA-256 {entry['sha256']} for this evidence, not {digest}"
+            )
+        parsed.append((item["index"], entry))
         mentions += entry.get("sha256") == digest
     if mentions == 0:
         raise BundleVerificationError(4, f"no custody event in the signed log records SHA-256 {digest}")
@@ -127,12 +234,42 @@ def verify_file(
     )
 
     # Step 5
+    if bundle["format"] == BUNDLE_FORMAT and not any(
+        e["type"] == "file_received" and e.get("evidence_id") == evidence["id"] for _, e in parsed
+    ):
+        raise BundleVerificationError(
+            5, f"the bundle leaves out the signed entry that records the arrival of evidence {evidence['id']}"
+        )
+    proven, unbound = check_facts(evidence, parsed)
+    if unbound:
+        warnings.append(
+            "the signed log does not bind "
+            + ", ".join(LABELS[k] for k in unbound)
+            + " for this file (entries written before custody-bundle/2): shown as stated, not proven."
+        )
+    proven = [
+        ("SHA-256", digest),
+        ("evidence id", evidence["id"]),
+        ("case id", bundle["case"]["id"]),
+        *proven,
+    ]
+    stated = [(LABELS[k], str(evidence.get(k))) for k in unbound]
+    stated += [
+        ("case title", str(bundle["case"].get("title"))),
+        ("camera kind", str(evidence.get("camera_kind"))),
+        ("recorder clock offset (owner's statement, s)", str(evidence.get("camera_clock_offset_s"))),
+        ("evidence status", str(evidence.get("status"))),
+        ("bundle generated", f"{bundle.get('generated_at')} by {bundle.get('generated_by')}"),
+    ]
+    steps.append(f"5. {len(proven)} facts about this file equal what the signed log records")
+
+    # Step 6
     if newer_checkpoint is not None:
         try:
             newer = open_checkpoint(newer_checkpoint, trusted or bundle_key, origin=ledger["origin"])
         except NoteError as exc:
             raise BundleVerificationError(
-                5, f"the newer checkpoint's signature does not verify: {exc}"
+                6, f"the newer checkpoint's signature does not verify: {exc}"
             ) from exc
         given = consistency_proof or {}
         if newer.size != checkpoint.size and (given.get("first"), given.get("second")) != (
@@ -140,7 +277,7 @@ def verify_file(
             newer.size,
         ):
             raise BundleVerificationError(
-                5,
+                6,
                 f"the consistency proof must be from size {checkpoint.size} to {newer.size} "
                 f"(GET /ledger/proofs/consistency?first={checkpoint.size}&second={newer.size})",
             )
@@ -149,9 +286,17 @@ def verify_file(
             verify_consistency(checkpoint.size, newer.size, checkpoint.root, newer.root, hashes)
         except (ProofError, binascii.Error) as exc:
             raise BundleVerificationError(
-                5, f"the newer checkpoint is not consistent with the bundle's: {exc}"
+                6, f"the newer checkpoint is not consistent with the bundle's: {exc}"
             ) from exc
-        steps.append(f"5. the newer checkpoint of {newer.size} entries is consistent with the bundle's")
+        steps.append(f"6. the newer checkpoint of {newer.size} entries is consistent with the bundle's")
     return BundleReport(
-        digest, evidence["id"], bundle["case"]["id"], checkpoint.size, len(ledger["entries"]), steps
+        digest,
+        evidence["id"],
+        bundle["case"]["id"],
+        checkpoint.size,
+        len(ledger["entries"]),
+        steps,
+        proven=proven,
+        stated=stated,
+        warnings=warnings,
     )

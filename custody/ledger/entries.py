@@ -11,13 +11,16 @@ removed, inserted or moved, instead of only saying that the root differs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import rfc8785
 
 ENTRY_VERSION = 1
+#: Entries that carry `facts` (what a custody bundle's reader is told about a file or a request, bound
+#: by the log so `custody verify` can prove it) are version 2; entries without facts stay version 1.
+FACTS_VERSION = 2
 GENESIS_PREV = "0" * 64
 
 
@@ -56,11 +59,15 @@ class CustodyEvent:
     evidence_id: str | None = None
     sha256: str | None = None
     detail: str = ""
+    #: Facts the log binds (docs/ledger.md): on request_created the camera and the requested window,
+    #: on file_received the file's name, size and type. Never personal data (no owner name, address,
+    #: email or phone; no case title).
+    facts: dict[str, str | int] | None = None
 
 
 def entry_object(event: CustodyEvent, *, at: datetime, prev: str) -> dict[str, Any]:
     obj: dict[str, Any] = {
-        "v": ENTRY_VERSION,
+        "v": FACTS_VERSION if event.facts else ENTRY_VERSION,
         "type": str(event.type),
         "at": at.isoformat().replace("+00:00", "Z"),
         "actor": event.actor,
@@ -72,7 +79,31 @@ def entry_object(event: CustodyEvent, *, at: datetime, prev: str) -> dict[str, A
             obj[key] = value
     if event.detail:
         obj["detail"] = event.detail
+    if event.facts:
+        obj["facts"] = dict(event.facts)
     return obj
+
+
+def request_facts(
+    *, camera_id: str, camera_label: str, camera_kind: str, window_start: datetime, window_end: datetime
+) -> dict[str, str | int]:
+    """What `request_created` binds: which camera was asked, for which window (RFC 3339 UTC)."""
+    return {
+        "camera_id": camera_id,
+        "camera_label": camera_label,
+        "camera_kind": camera_kind,
+        "window_start": _utc(window_start),
+        "window_end": _utc(window_end),
+    }
+
+
+def file_facts(*, filename: str, size: int, content_type: str, camera_id: str) -> dict[str, str | int]:
+    """What `file_received` binds: the file as it arrived."""
+    return {"filename": filename, "size": size, "content_type": content_type, "camera_id": camera_id}
+
+
+def _utc(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def canonical(obj: Any) -> bytes:

@@ -337,6 +337,10 @@ def get_evidence(*, session: Session, user: User, evidence_id: str) -> Evidence:
     return ev
 
 
+def cameras_of(*, session: Session, camera_ids: set[str]) -> list[Camera]:
+    return list(session.exec(select(Camera).where(col(Camera.id).in_(camera_ids))).all())
+
+
 def camera_labels(*, session: Session, camera_ids: set[str]) -> dict[str, str]:
     """Camera id -> label, in one query."""
     rows = session.exec(select(Camera.id, Camera.label).where(col(Camera.id).in_(camera_ids))).all()

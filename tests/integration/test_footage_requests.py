@@ -337,7 +337,7 @@ def test_reminders_then_expiry(flow: TestClient, flow_settings: Settings) -> Non
         assert [x["status"] for x in history] == ["requested", "notified", "notified", "notified", "expired"]
         assert sum("reminder" in x["detail"] for x in history) == 2
         mails = messages_to(short.home / "mail", email)
-        assert len(mails) == 3 and mails[1]["Subject"].startswith("Reminder")
+        assert len(mails) == 3 and " ".join(mails[1]["Subject"].split()).startswith("Reminder")
         token = link_in(mails[0]).rsplit("/consent/", 1)[1]
         assert api.get(f"/consent/{token}", headers={"Accept": "application/json"}).status_code == 410
         types = _ledger_types(api, alert["case_id"])
@@ -365,7 +365,7 @@ def test_custody_bundle_proves_the_file_offline(
     assert resp.status_code == 200, resp.text
     bundle = resp.json()
     assert (
-        bundle["format"] == "custody-bundle/1"
+        bundle["format"] == "custody-bundle/2"
         and bundle["evidence"][0]["sha256"] == hashlib.sha256(data).hexdigest()
     )
     assert (
@@ -381,13 +381,69 @@ def test_custody_bundle_proves_the_file_offline(
     ok = _verify_cli(str(clip), "--bundle", str(bpath), "--public-key", key)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "PROVEN" in ok.stdout
+    proven, stated = ok.stdout.split("Stated by the bundle, not proven")
+    ev0 = bundle["evidence"][0]
+    for value in (
+        "clip.mp4",
+        "Porch camera",
+        req_id,
+        alert["case_id"],
+        ev0["window_start"],
+        ev0["received_at"],
+    ):
+        assert value in proven, (value, ok.stdout)
+    assert "Robbery at the corner store" in stated and "Robbery at the corner store" not in proven
 
-    def fails(step: int, file: Path, b: dict[str, Any], *extra: str) -> None:
+    def fails(step: int, file: Path, b: dict[str, Any], *extra: str) -> str:
         p = tmp_path / f"b{uuid.uuid4().hex[:6]}.json"
         p.write_text(json.dumps(b))
         out = _verify_cli(str(file), "--bundle", str(p), *extra)
         assert out.returncode == 1, out.stdout + out.stderr
         assert f"step {step}" in out.stdout, out.stdout
+        return out.stdout
+
+    # Every fact shown as proven is bound by the signed log: an edited one fails, naming the field.
+    renamed = json.loads(json.dumps(bundle))
+    renamed["evidence"][0]["filename"] = "front-door-2140.mp4"
+    out = fails(5, clip, renamed, "--public-key", key)
+    assert "filename is 'front-door-2140.mp4'" in out and "'clip.mp4'" in out, out
+    from custody.ledger.bundle_verify import FactMismatch, verify_file
+
+    edits: dict[str, Any] = {
+        "size": ev0["size"] + 1,
+        "content_type": "video/quicktime",
+        "camera_id": str(uuid.uuid4()),
+        "camera_label": "Back yard",
+        "request_id": str(uuid.uuid4()),
+        "window_start": "2026-01-01T00:00:00Z",
+        "window_end": "2026-01-01T00:30:00Z",
+        "received_at": "2026-01-01T00:00:00Z",
+        "verified_at": "2026-01-01T00:00:00Z",
+    }
+    for key_name, value in edits.items():
+        tampered = json.loads(json.dumps(bundle))
+        tampered["evidence"][0][key_name] = value
+        (tmp_path / "tampered.json").write_text(json.dumps(tampered))
+        with pytest.raises(FactMismatch) as info:
+            verify_file(clip, tmp_path / "tampered.json")
+        assert info.value.field == key_name and info.value.stated == value, key_name
+    moved = json.loads(json.dumps(bundle))
+    moved["case"]["id"] = str(uuid.uuid4())
+    fails(4, clip, moved)
+    # What the log does not bind may be edited without failing, and is never shown as proven.
+    retitled = json.loads(json.dumps(bundle))
+    retitled["case"]["title"] = "Edited title"
+    retitled["evidence"][0]["camera_clock_offset_s"] = 999
+    (tmp_path / "retitled.json").write_text(json.dumps(retitled))
+    out_ok = _verify_cli(str(clip), "--bundle", str(tmp_path / "retitled.json"), "--public-key", key)
+    assert out_ok.returncode == 0, out_ok.stdout
+    assert "Edited title" in out_ok.stdout.split("Stated by the bundle, not proven")[1]
+    # A bundle in the old format still verifies, saying that it proves less.
+    old = json.loads(json.dumps(bundle))
+    old["format"] = "custody-bundle/1"
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    out_old = _verify_cli(str(clip), "--bundle", str(tmp_path / "old.json"), "--public-key", key)
+    assert out_old.returncode == 0 and "older format" in out_old.stdout, out_old.stdout
 
     changed = tmp_path / "changed.mp4"
     changed.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
@@ -429,11 +485,11 @@ def test_custody_bundle_proves_the_file_offline(
         "--consistency-proof",
         str(tmp_path / "proof.json"),
     )
-    assert grown.returncode == 0 and "5. the newer checkpoint" in grown.stdout, grown.stdout + grown.stderr
+    assert grown.returncode == 0 and "6. the newer checkpoint" in grown.stdout, grown.stdout + grown.stderr
     proof["hashes"] = proof["hashes"][:-1] or ["AAAA"]
     (tmp_path / "bad-proof.json").write_text(json.dumps(proof))
     fails(
-        5,
+        6,
         clip,
         bundle,
         "--checkpoint",
