@@ -27,13 +27,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from custody.db import create_db_engine, migrate
 from custody.devsecrets import ensure_dev_secrets
 from custody.ledger.bundle_verify import verify_file
-from custody.ledger.entries import CustodyEvent, EventType
+from custody.ledger.entries import CustodyEvent, EventType, file_facts, request_facts
 from custody.ledger.note import Signer
 from custody.ledger.store import Ledger
+from custody.localtime import zone
 from custody.models import Case, Evidence
+from custody.timeutil import rfc3339
 from reports.bundle import BundleFacts, build_bundle
+from reports.facts import Custodian, ReportFacts
 from reports.pdf import render_report
 from reports.signing import ReportSigner
+
+MPD_NAME = "Metropolitan Police Department"
 
 
 def main() -> None:
@@ -86,6 +91,39 @@ def main() -> None:
             )
             for i in range(20)
         ]
+        # Each file arrives as custody records it (facts bound, so verify's step 5 has work to do).
+        ledger.append(
+            [
+                (
+                    f"arrive-{ev.id}-{kind}",
+                    CustodyEvent(
+                        kind,
+                        actor="owner-link",
+                        agency="MPD",
+                        case_id=case.id,
+                        request_id=ev.request_id,
+                        evidence_id=ev.id if kind == EventType.file_received else None,
+                        sha256=ev.sha256 if kind == EventType.file_received else None,
+                        facts=request_facts(
+                            camera_id=ev.camera_id,
+                            camera_label=f"Camera {n}",
+                            camera_kind="registered",
+                            window_start=now,
+                            window_end=now,
+                        )
+                        if kind == EventType.request_created
+                        else file_facts(
+                            filename=ev.filename,
+                            size=ev.size,
+                            content_type=ev.content_type,
+                            camera_id=ev.camera_id,
+                        ),
+                    ),
+                )
+                for n, ev in enumerate(evidence)
+                for kind in (EventType.request_created, EventType.file_received)
+            ]
+        )
         types = list(EventType)
         ledger.append(
             [
@@ -105,13 +143,48 @@ def main() -> None:
                 for i in range(args.events)
             ]
         )
-        facts = BundleFacts(case=case, evidence=evidence, cameras={}, generated_by="bench")
+        requests = [
+            {
+                "id": ev.request_id,
+                "camera_id": ev.camera_id,
+                "camera_label": f"Camera {n}",
+                "kind": "registered",
+                "status": "attached",
+                "owner": f"Owner {n}",
+                "window_start": rfc3339(now),
+                "window_end": rfc3339(now),
+            }
+            for n, ev in enumerate(evidence)
+        ]
+        facts = BundleFacts(
+            case=case,
+            evidence=evidence,
+            cameras={
+                ev.camera_id: {"label": f"Camera {n}", "kind": "registered"} for n, ev in enumerate(evidence)
+            },
+            requests=requests,
+            generated_by="Sam Okafor (prosecutor, MPD)",
+        )
         t0 = time.perf_counter()
         bundle, _ = build_bundle(ledger, facts)
         bundle_s = time.perf_counter() - t0
+        people = ReportFacts(
+            tz=zone("America/New_York"),
+            case_reference=case.reference,
+            agency_name=MPD_NAME,
+            custodian=Custodian(
+                "Sam Okafor",
+                "Assistant United States Attorney",
+                "prosecutor",
+                "MPD",
+                "Metropolitan Police Department",
+            ),
+            pseudonymise_owners=False,
+            parties={f"user-{i}": f"Person {i} (investigator, MPD)" for i in range(7)},
+        )
         signer = ReportSigner(secrets["report_signing_cert"], secrets["report_signing_key"])
         t0 = time.perf_counter()
-        pdf = signer.sign(render_report(bundle, signer_subject=signer.subject, self_signed=True))
+        pdf = signer.sign(render_report(bundle, people, signer_subject=signer.subject, self_signed=True))
         pdf_s = time.perf_counter() - t0
         print(
             f"[report] PDF for {args.events} custody events ({len(pdf) / 1e6:.1f} MB, signed): "

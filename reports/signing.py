@@ -13,6 +13,7 @@ from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko_certvalidator.registry import SimpleCertificateStore
@@ -30,7 +31,15 @@ class ReportSigner:
 
     @property
     def subject(self) -> str:
-        return x509.load_pem_x509_certificate(self.cert_pem.encode()).subject.rfc4514_string()
+        """The certificate's subject as people read it: "common name, organisation" (RFC 4514's
+        escaped form, "CN=a\\, b", is for machines)."""
+        name = x509.load_pem_x509_certificate(self.cert_pem.encode()).subject
+        parts = [
+            str(a.value)
+            for oid in (NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME)
+            for a in name.get_attributes_for_oid(oid)
+        ]
+        return ", ".join(parts) or name.rfc4514_string()
 
     def _signer(self) -> signers.SimpleSigner:
         cert = asn1_x509.Certificate.load(

@@ -18,7 +18,15 @@ def make_user(engine: Engine, role: str, agency: str = "MPD") -> tuple[str, str]
     username = f"{role[:4]}-{uuid.uuid4().hex[:10]}"
     password = uuid.uuid4().hex
     with session_scope(engine) as session:
-        create_user(session=session, username=username, password=password, role=role, agency=agency)
+        create_user(
+            session=session,
+            username=username,
+            password=password,
+            role=role,
+            agency=agency,
+            full_name=f"{role.capitalize()} {username[-4:].upper()}",  # people are read by name
+            title={"investigator": "Detective", "prosecutor": "Assistant US Attorney"}.get(role, ""),
+        )
     return username, password
 
 

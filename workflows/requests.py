@@ -59,6 +59,10 @@ LONG_TIMEOUT = timedelta(hours=2)
 LONG_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1))
 
 
+def _files(n: int) -> str:
+    return f"{n} file" if n == 1 else f"{n} files"
+
+
 def request_workflow_id(request_id: str) -> str:
     return f"request-{request_id}"
 
@@ -211,9 +215,9 @@ class _RequestBase:
             retry_policy=LONG_RETRY,
         )
         if result.verified == 0:
-            await self._step("rejected", "rejected", None, f"{result.rejected} file(s) failed verification")
+            await self._step("rejected", "rejected", None, f"{_files(result.rejected)} failed verification")
             return "rejected"
-        detail = f"{result.verified} file(s) verified" + (
+        detail = f"{_files(result.verified)} verified" + (
             f", {result.rejected} rejected" if result.rejected else ""
         )
         await self._step("verified", "verified", None, detail)
@@ -223,7 +227,7 @@ class _RequestBase:
             start_to_close_timeout=QUICK_TIMEOUT,
             retry_policy=QUICK_RETRY,
         )
-        await self._step("attached", "attached", None, f"{result.verified} file(s) attached to the case")
+        await self._step("attached", "attached", None, f"{_files(result.verified)} attached to the case")
         return "attached"
 
 

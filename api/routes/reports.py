@@ -4,7 +4,6 @@ custody event."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import uuid
 from typing import Annotated, Any
 
@@ -14,11 +13,10 @@ from fastapi.responses import JSONResponse, Response
 from api.deps import SessionDep, require_roles
 from custody.ledger.entries import CustodyEvent, EventType
 from custody.ledger.store import Ledger
-from custody.models import Camera, Owner, User
+from custody.models import User
 from custody.services import cases as case_svc
-from custody.services import requests as svc
-from custody.timeutil import rfc3339
-from reports.bundle import BundleFacts, build_bundle
+from reports.bundle import build_bundle
+from reports.facts import bundle_facts, report_facts
 from reports.pdf import render_report
 from reports.signing import ReportSigner
 
@@ -26,49 +24,19 @@ router = APIRouter(tags=["reports"])
 ReportReader = Annotated[User, Depends(require_roles("prosecutor", "auditor", "admin", "investigator"))]
 
 
-def _facts(session: Any, user: User, case_id: str, pseudonymise: bool) -> BundleFacts:
-    case = case_svc.get_case(session=session, user=user, case_id=case_id)
-    evidence = svc.list_evidence(session=session, case=case)
-    cameras: dict[str, dict[str, Any]] = {}
-    requests = []
-    for req in svc.list_requests(session=session, case=case):
-        cam = session.get(Camera, req.camera_id)
-        owner = session.get(Owner, cam.owner_id) if cam is not None else None
-        if cam is not None:
-            cameras[cam.id] = {"label": cam.label, "kind": cam.kind, "clock_offset_s": cam.clock_offset_s}
-        shown = None
-        if owner is not None:
-            shown = (
-                "owner-" + hashlib.sha256(owner.id.encode()).hexdigest()[:12] if pseudonymise else owner.name
-            )
-        requests.append(
-            {
-                "id": req.id,
-                "camera_id": req.camera_id,
-                "camera_label": cam.label if cam is not None else None,
-                "kind": req.kind,
-                "status": req.status,
-                "owner": shown,
-                "window_start": rfc3339(req.window_start),
-                "window_end": rfc3339(req.window_end),
-            }
-        )
-    return BundleFacts(
-        case=case,
-        evidence=evidence,
-        cameras=cameras,
-        requests=requests,
-        generated_by=f"{user.username} ({user.role})",
-    )
-
-
 async def _bundle_for(
     request: Request, session: Any, user: User, case_id: str, event: EventType, detail: str
 ) -> dict[str, Any]:
     """Record that the case's custody record is being produced (a ledger event of its own), then
     build the bundle under a checkpoint that covers that event's predecessors."""
-    facts = _facts(session, user, case_id, request.app.state.settings.report_pseudonymise_owners)
-    via = case_svc.case_access(session=session, user=user, case_id=case_id).via_share
+    access = case_svc.case_access(session=session, user=user, case_id=case_id)
+    facts = bundle_facts(
+        session=session,
+        case=access.case,
+        user=user,
+        pseudonymise=request.app.state.settings.report_pseudonymise_owners,
+    )
+    via = access.via_share
     ledger: Ledger = request.app.state.ledger
     await asyncio.to_thread(
         ledger.record,
@@ -110,9 +78,17 @@ async def custody_report(case_id: str, user: ReportReader, session: SessionDep, 
         f"custody report generated for {user.role}",
     )
     settings = request.app.state.settings
+    facts = report_facts(
+        session=session,
+        case=case_svc.get_case(session=session, user=user, case_id=case_id),
+        user=user,
+        bundle=bundle,
+        tz=settings.tz,
+        pseudonymise=settings.report_pseudonymise_owners,
+    )
     signer = ReportSigner(settings.secret("report_signing_cert"), settings.secret("report_signing_key"))
     pdf = await asyncio.to_thread(
-        render_report, bundle, signer_subject=signer.subject, self_signed=signer.self_signed
+        render_report, bundle, facts, signer_subject=signer.subject, self_signed=signer.self_signed
     )
     pdf = await asyncio.to_thread(signer.sign, pdf)
     return Response(

@@ -17,13 +17,14 @@ from playwright.sync_api import Browser, Page, expect
 from pypdf import PdfReader
 from sqlmodel import select
 
+from custody import localtime
 from custody.db import session_scope
 from custody.geo import lat_cell
 from custody.ledger.note import parse_verifier
 from custody.ledger.verify import verify_export
 from custody.models import Camera, CameraKind, Owner
 from custody.services.registry import create_owner
-from tests.flow import link_in, messages_to, video_bytes, wait_for
+from tests.flow import link_in, messages_to, plain_text, video_bytes, wait_for
 from tests.helpers import make_user, unique_email
 from tests.integration.conftest import Site, needs_chromium
 from tests.web import (
@@ -79,6 +80,9 @@ def test_resident_signs_up_registers_a_camera_and_the_investigator_gets_its_foot
     shot(res, web.shots, "resident-camera-form")
     res.get_by_label("Latitude").fill(f"{lat:.6f}")
     res.get_by_label("Longitude").fill(f"{lon:.6f}")
+    expect(res.locator("#pin-note")).to_contain_text("Pin moved to the typed coordinates")
+    noted = re.findall(r"-?\d+\.\d+", res.locator("#pin-note").inner_text())
+    assert abs(float(noted[0]) - lat) < 1e-4 and abs(float(noted[1]) - lon) < 1e-4, noted
     res.get_by_label("Label").fill("Front porch")
     res.get_by_label("What does it see?").fill("the porch and the sidewalk")
     res.get_by_label("Recorder clock offset").fill("90")
@@ -104,9 +108,13 @@ def test_resident_signs_up_registers_a_camera_and_the_investigator_gets_its_foot
     inv.get_by_label("Radius (metres)").fill("80")
     inv.get_by_label("Radius (metres)").dispatch_event("input")
     expect(inv.locator("#alert-preview")).to_contain_text("1 registered camera will be asked")
-    tz = web.settings.tz
-    inv.get_by_label("Footage from").fill(local_minutes(end - timedelta(minutes=30), tz))
-    inv.get_by_label("Footage until").fill(local_minutes(end, tz))
+    tz = web.settings.tz  # America/Los_Angeles: not the default zone
+    typed = (local_minutes(end - timedelta(minutes=30), tz), local_minutes(end, tz))
+    inv.get_by_label("Footage from").fill(typed[0])
+    inv.get_by_label("Footage until").fill(typed[1])
+    # What every page, email and report must show: the typed local window, with its zone named.
+    shown = localtime.window(localtime.parse_local(typed[0], tz), localtime.parse_local(typed[1], tz), tz)
+    assert shown.endswith((" PST", " PDT")), shown
     inv.get_by_label("What happened").fill("robbery")
     shot(inv, web.shots, "investigator-alert-form")
     inv.get_by_role("button", name="Send alert").click()
@@ -119,9 +127,12 @@ def test_resident_signs_up_registers_a_camera_and_the_investigator_gets_its_foot
         "the notice",
         lambda: [m for m in messages_to(web.settings.home / "mail", email) if "/consent/" in str(m)],
     )
+    assert shown in plain_text(notice[0]), plain_text(notice[0])
     clip = tmp_path / "porch.mp4"
     clip.write_bytes(video_bytes(1_500_000, seed=7))
     res.goto(link_in(notice[0]))
+    expect(res.locator("#window")).to_have_text(shown)
+    shot(res, web.shots, "owner-consent")
     res.get_by_role("button", name="Yes, I consent").click()
     expect(res.get_by_role("heading", name="Upload the video")).to_be_visible()
     res.locator("#files").set_input_files(str(clip))
@@ -141,7 +152,13 @@ def test_resident_signs_up_registers_a_camera_and_the_investigator_gets_its_foot
     expect(inv.get_by_role("heading", name="Footage request: Front porch")).to_be_visible()
     expect(inv.get_by_text("90 s off true time")).to_be_visible()
     expect(inv.locator("table .pill.attached")).to_be_visible()
+    expect(inv.get_by_text(shown)).to_be_visible()
     shot(inv, web.shots, "investigator-request")
+    report = inv.request.get(f"{web.url}/console/cases/{case_id}/custody-report.pdf")
+    assert report.ok
+    (web.shots / "investigator-report.pdf").write_bytes(report.body())
+    pdf_text = " ".join("".join(p.extract_text() for p in PdfReader(io.BytesIO(report.body())).pages).split())
+    assert shown in pdf_text and "Front porch" in pdf_text
 
     bundle = inv.request.get(f"{web.url}/console/cases/{case_id}/custody-bundle.json")
     assert bundle.ok and bundle.json()["evidence"][0]["camera_clock_offset_s"] == 90
@@ -150,7 +167,8 @@ def test_resident_signs_up_registers_a_camera_and_the_investigator_gets_its_foot
     res.goto(f"{web.url}/resident")
     row = res.locator("#owner-requests tbody tr").first
     expect(row).to_contain_text("attached")
-    expect(row).to_contain_text("1 file(s) given")
+    expect(row).to_contain_text("1 file given")
+    expect(row).to_contain_text(shown)
     shot(res, web.shots, "resident-home-with-request")
 
 
@@ -298,7 +316,7 @@ def test_share_granted_used_and_revoked_and_another_agency_refused(web: Site, ch
     pdf = bearer(web.url, *inv_user).get(f"/cases/{case.case_id}/custody-report.pdf").content
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
     assert "Access by other agencies" in text
-    assert "case_shared" in text and "share_revoked" in text and "case_viewed" in text
+    assert "case shared" in text and "share revoked" in text and "case viewed" in text
 
 
 def test_admin_manages_users_agencies_and_approves_an_integrated_camera(web: Site, chromium: Browser) -> None:
