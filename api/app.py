@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
+from api.openapi import install_docs
 from api.routes import auth, cases, consent, health, ledger, registry, reports, shares
 from api.web import admin as web_admin
 from api.web import audit as web_audit
@@ -61,6 +62,8 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Chain of custody for video evidence from private cameras",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs from vendored assets, never a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -69,6 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.temporal_lock = asyncio.Lock()
     app.state.ledger = ledger_for(settings, engine)
     install_error_handlers(app)
+    install_docs(app)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(registry.router)
