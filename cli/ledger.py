@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Annotated
 
@@ -89,9 +90,28 @@ def _download(url: str, token: str | None, folder: Path) -> None:
         (folder / "manifest.json").write_text(json.dumps(manifest))
 
 
+def _unzip(archive: Path, into: Path) -> Path:
+    """An export zip as the console serves it (one folder `ledger-N/` holding the export), unpacked
+    into `into`; the folder that holds manifest.json. Members that would land outside are refused."""
+    with zipfile.ZipFile(archive) as zf:
+        for name in zf.namelist():
+            target = (into / name).resolve()
+            if not target.is_relative_to(into.resolve()):
+                err.print(f"[red]{archive}: member {name!r} points outside the archive; not unpacked[/red]")
+                raise typer.Exit(EXIT_USAGE)
+        zf.extractall(into)
+    manifests = sorted(into.rglob("manifest.json"))
+    if len(manifests) != 1:
+        err.print(f"[red]{archive} does not hold exactly one ledger export (manifest.json)[/red]")
+        raise typer.Exit(EXIT_USAGE)
+    return manifests[0].parent
+
+
 @app.command("verify")
 def verify(
-    source: Annotated[str, typer.Argument(help="An exported folder, or the URL of a custody API")],
+    source: Annotated[
+        str, typer.Argument(help="An exported folder, the console's export zip, or a custody API URL")
+    ],
     public_key: Annotated[
         str, typer.Option("--public-key", help="The verifier key you trust, or a file with it")
     ],
@@ -114,8 +134,10 @@ def verify(
         if source.startswith(("http://", "https://")):
             folder = Path(tmp)
             _download(source, token, folder)
+        elif folder.is_file() and zipfile.is_zipfile(folder):
+            folder = _unzip(folder, Path(tmp))
         elif not folder.is_dir():
-            err.print(f"[red]{source} is neither an exported folder nor an http(s) URL[/red]")
+            err.print(f"[red]{source} is neither an exported folder, an export zip nor an http(s) URL[/red]")
             raise typer.Exit(EXIT_USAGE)
         with _progress() as bar:
             task = bar.add_task("verifying entries", total=None)
@@ -132,5 +154,6 @@ def verify(
         console.print(f"[green]ok[/green]   {escape(line)}")
     console.print(
         f"[green]INTACT[/green] {report.origin}: {report.tree_size} entries, root {report.root_hex}, "
-        f"{len(report.checkpoints_checked)} older checkpoint(s) consistent"
+        f"{len(report.checkpoints_checked)} older checkpoint"
+        f"{'' if len(report.checkpoints_checked) == 1 else 's'} consistent"
     )

@@ -62,6 +62,8 @@ async def create_user(request: Request, session: SessionDep, staff: StaffSession
             password=form.get("password", ""),
             role=form.get("role", ""),
             agency=form.get("agency", ""),
+            full_name=form.get("full_name", ""),
+            title=form.get("title", ""),
         )
     except CustodyError as exc:
         form.pop("password", None)

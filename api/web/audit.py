@@ -3,6 +3,7 @@ checkpoints (RFC 9162 §2.1.4), entries searchable by case, and the export for o
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import tempfile
@@ -12,16 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.background import BackgroundTask
 
+from api.deps import SessionDep
 from api.web.render import page
 from api.web.session import StaffSession
-from custody.errors import Forbidden
+from custody.errors import Forbidden, Unprocessable
 from custody.ledger.merkle import ProofError, verify_consistency
 from custody.ledger.note import NoteError, open_checkpoint
 from custody.ledger.store import Ledger, LedgerRangeError
 from custody.models import User
+from custody.services.people import resolve_actors
 
 router = APIRouter(include_in_schema=False)
 AUDITORS = ("auditor", "admin")
@@ -95,7 +98,10 @@ def _consistency(ledger: Ledger, first: int, second: int) -> dict[str, Any]:
     except LedgerRangeError as exc:
         steps.append((False, f"The log could not produce a proof: {exc}"))
         return result
-    steps.append((True, f"The log gave a consistency proof of {len(proof)} hash(es)."))
+    result["hashes"] = [h.hex() for h in proof]
+    steps.append(
+        (True, f"The log gave a consistency proof of {len(proof)} hash{'' if len(proof) == 1 else 'es'}.")
+    )
     try:
         verify_consistency(first, second, ca.root, cb.root, proof)
     except ProofError as exc:
@@ -122,6 +128,9 @@ def ledger_page(
     total, growth = ledger.growth(200)
     check = _consistency(ledger, first, second) if first is not None and second is not None else None
     recent = ledger.recent_checkpoints(RECENT)
+    roots = {c.tree_size: root_hex(c.note) for c in recent}
+    if latest is not None:
+        roots[latest.tree_size] = root_hex(latest.note)
     return page(
         request,
         "web/ledger.html",
@@ -136,12 +145,39 @@ def ledger_page(
         public_key=ledger.verifier.encode(),
         first=first,
         second=second,
+        roots=roots,
+    )
+
+
+def root_hex(note: str) -> str:
+    """A checkpoint's root hash in hex, as `custody ledger verify` prints it (the note holds base64)."""
+    return base64.b64decode(note.split("\n")[2]).hex()
+
+
+@router.get("/console/ledger/consistency.json")
+def consistency_json(
+    request: Request,
+    staff: StaffSession,
+    first: int = Query(ge=1),
+    second: int = Query(ge=1),
+) -> JSONResponse:
+    """The consistency proof as GET /ledger/proofs/consistency gives it, to keep beside the two
+    checkpoints (`custody verify --checkpoint NEWER --consistency-proof THIS`)."""
+    _auditor(staff[0])
+    try:
+        proof = _ledger(request).consistency_proof(first, second)
+    except LedgerRangeError as exc:
+        raise Unprocessable(f"{exc}; pick two tree sizes of the log.") from exc
+    return JSONResponse(
+        {"first": first, "second": second, "hashes": [base64.b64encode(h).decode() for h in proof]},
+        headers={"Content-Disposition": f'attachment; filename="consistency-{first}-{second}.json"'},
     )
 
 
 @router.get("/console/ledger/entries")
 def entries_page(
     request: Request,
+    session: SessionDep,
     staff: StaffSession,
     case_id: str = Query(default="", max_length=36),
     start: int | None = Query(default=None, ge=0),
@@ -158,12 +194,14 @@ def entries_page(
         page_start = max(0, size - 100) if start is None else min(start, max(0, size - 1))
         rows = ledger.entries(page_start, page_start + 100)
     entries = [(i, json.loads(data)) for i, data in rows]
+    parties = resolve_actors(session=session, actors={e["actor"] for _, e in entries})
     return page(
         request,
         "web/ledger_entries.html",
         user=user,
         web=web,
         entries=list(reversed(entries)),
+        parties=parties,
         size=size,
         case_id=case_id,
         start=page_start,

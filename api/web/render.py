@@ -46,16 +46,21 @@ def _tz(ctx: Any) -> ZoneInfo:
     return tz
 
 
+def _moment(value: datetime | str) -> datetime:
+    """A datetime, or an RFC 3339 string as ledger entries hold times."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 @pass_context
-def when(ctx: Any, value: datetime | None) -> str:
+def when(ctx: Any, value: datetime | str | None) -> str:
     """A moment in the program's zone, named: "Fri 27 Nov 2026, 21:25 EST" (never the browser's)."""
-    return "—" if value is None else localtime.when(value, _tz(ctx))
+    return "—" if not value else localtime.when(_moment(value), _tz(ctx))
 
 
 @pass_context
-def when_utc(ctx: Any, value: datetime | None) -> str:
+def when_utc(ctx: Any, value: datetime | str | None) -> str:
     """Where evidence is concerned: local with UTC beside it, to the second."""
-    return "—" if value is None else localtime.with_utc(value, _tz(ctx))
+    return "—" if not value else localtime.with_utc(_moment(value), _tz(ctx))
 
 
 @pass_context

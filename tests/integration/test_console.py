@@ -3,10 +3,13 @@ HTTP, Temporal worker, SeaweedFS, SMTP). Every page is photographed at desktop a
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
 import re
+import subprocess
+import sys
 import uuid
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -22,7 +25,7 @@ from custody.db import session_scope
 from custody.geo import lat_cell
 from custody.ledger.note import parse_verifier
 from custody.ledger.verify import verify_export
-from custody.models import Camera, CameraKind, Owner
+from custody.models import Camera, CameraKind, Owner, User
 from custody.services.registry import create_owner
 from tests.flow import link_in, messages_to, plain_text, video_bytes, wait_for
 from tests.helpers import make_user, unique_email
@@ -207,7 +210,8 @@ def web_ledger(web: Site):  # type: ignore[no-untyped-def]
 def test_auditor_checks_consistency_searches_and_exports(
     web: Site, chromium: Browser, tmp_path: Path
 ) -> None:
-    inv = bearer(web.url, *make_user(web.engine, "investigator"))
+    inv_user = make_user(web.engine, "investigator")
+    inv = bearer(web.url, *inv_user)
     first = inv.post("/cases", json={"title": "Auditor first"}).json()["id"]
     ledger = web_ledger(web)
     case = case_with_evidence(web.url, web.settings, inv)
@@ -231,6 +235,22 @@ def test_auditor_checks_consistency_searches_and_exports(
     result = page.locator("#consistency-result")
     expect(result).to_contain_text("Consistent")
     expect(result).to_contain_text("RFC 9162")
+    # Roots in hex, as `custody ledger verify` prints them; the proof's hashes shown and downloadable.
+    latest_cp = ledger.checkpoint_at(size)
+    assert latest_cp is not None
+    root = base64.b64decode(latest_cp.note.split("\n")[2]).hex()
+    expect(page.locator("#latest-root")).to_have_text(root)
+    shown_hashes = page.locator("#proof-hashes li").all_inner_texts()
+    proof = ledger.consistency_proof(earlier.tree_size, size)
+    assert shown_hashes == [h.hex() for h in proof] and shown_hashes
+    with page.expect_download() as dl:
+        page.locator("#proof-download").click()
+    downloaded = json.loads(Path(dl.value.path()).read_text())
+    assert downloaded == {
+        "first": earlier.tree_size,
+        "second": size,
+        "hashes": [base64.b64encode(h).decode() for h in proof],
+    }
     shot(page, web.shots, "auditor-ledger")
     missing = next(i for i in range(1, size) if str(i) not in options)
     page.get_by_label("Earlier tree size").fill(str(missing))
@@ -243,17 +263,33 @@ def test_auditor_checks_consistency_searches_and_exports(
     entries = page.locator("#entries tbody tr")
     expect(entries.first).to_be_visible()
     kinds = entries.locator("td[data-label=Event]").all_inner_texts()
-    assert {"request_created", "consent_given", "file_verified", "evidence_attached"} <= set(kinds)
+    assert {"request created", "consent given", "file verified", "evidence attached"} <= set(kinds)
     assert first not in page.content()
+    # Who, by name: the investigator with role and agency; the owner only as the owner of a camera.
+    who = " ".join(entries.locator("td[data-label=Who] summary").all_inner_texts())
+    assert "Investigator " in who and "(investigator, MPD)" in who, who
+    assert "owner of “Side gate”" in who and "Sam Owner" not in who, who
+    with session_scope(web.engine) as s:
+        inv_id = s.exec(select(User).where(User.username == inv_user[0])).one().id
+    assert inv_id in page.content()  # the full id stays one click away
     shot(page, web.shots, "auditor-entries")
     page.get_by_role("link", name="Ledger", exact=True).click()
     with page.expect_download() as dl:
         page.get_by_role("link", name="Download export (zip)").click()
     folder = tmp_path / "export"
     zipfile.ZipFile(dl.value.path()).extractall(folder)
-    (root,) = list(folder.iterdir())
-    report = verify_export(root, parse_verifier(ledger.verifier.encode()))
+    (exported,) = list(folder.iterdir())
+    report = verify_export(exported, parse_verifier(ledger.verifier.encode()))
     assert report.tree_size >= size
+    # The zip as downloaded is what `custody ledger verify` takes, no unpacking needed.
+    archive = tmp_path / "custody-ledger.zip"
+    archive.write_bytes(Path(dl.value.path()).read_bytes())
+    cli = subprocess.run(
+        [sys.executable, "-m", "cli.main", "ledger", "verify", str(archive), "--public-key",
+         ledger.verifier.encode()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert cli.returncode == 0 and "INTACT" in cli.stdout, cli.stdout + cli.stderr
 
 
 def test_share_granted_used_and_revoked_and_another_agency_refused(web: Site, chromium: Browser) -> None:
@@ -342,6 +378,8 @@ def test_admin_manages_users_agencies_and_approves_an_integrated_camera(web: Sit
     sign_in(page, web.url, *make_user(web.engine, "admin"))
     expect(page.get_by_role("heading", name="Staff users")).to_be_visible()
     name = f"det-{uuid.uuid4().hex[:6]}"
+    page.get_by_label("Full name").fill("Jordan Alvarez")
+    page.get_by_label("Title").fill("Detective")
     page.get_by_label("Username").fill(name)
     page.get_by_label("Role").select_option("investigator")
     page.get_by_label("Agency").select_option("MTPD")
@@ -349,6 +387,7 @@ def test_admin_manages_users_agencies_and_approves_an_integrated_camera(web: Sit
     page.get_by_role("button", name="Add user").click()
     expect(page.get_by_text("User created")).to_be_visible()
     expect(page.get_by_role("cell", name=name, exact=True)).to_be_visible()
+    expect(page.get_by_text("Jordan Alvarez")).to_be_visible()
     shot(page, web.shots, "admin-users")
     page.get_by_role("link", name="Agencies").click()
     code = f"P{uuid.uuid4().hex[:5].upper()}"
@@ -361,6 +400,9 @@ def test_admin_manages_users_agencies_and_approves_an_integrated_camera(web: Sit
     page.get_by_label("Find by camera label").fill(label)
     page.get_by_role("button", name="Search").click()
     expect(page.get_by_text("awaiting approval")).to_be_visible()
+    expect(page.get_by_text("http://127.0.0.1:9/feed")).to_be_visible()  # the address it will pull
+    page.get_by_role("button", name=f"Test a pull from {label}").click()
+    expect(page.locator("#probe-result")).to_contain_text("could not be reached (connection refused)")
     shot(page, web.shots, "admin-cameras")
     page.get_by_role("button", name=f"Approve pulls from {label}").click()
     expect(page.get_by_text("Camera approved")).to_be_visible()
