@@ -91,6 +91,9 @@ def create_alert(
     )
     session.add(incident)
     session.flush()
+    number = session.execute(
+        sa.select(sa.func.count()).select_from(Incident).where(col(Incident.case_id) == case.id)
+    ).scalar_one()  # the console numbers a case's alerts in the order they were sent
     requests: list[FootageRequest] = []
     for hit in hits:
         existing = session.exec(
@@ -121,7 +124,7 @@ def create_alert(
                 request_id=req.id,
                 key="created",
                 status=RequestStatus.requested,
-                detail=f"asked by {user.agency} in incident {incident.id}",
+                detail=f"asked by {user.agency} in alert {number} of this case",
             )
         )
         requests.append(req)
