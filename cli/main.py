@@ -88,7 +88,11 @@ def verify_footage(
         except BundleVerificationError as exc:
             bar.stop()
             console.print(f"[red]FAIL[/red] {escape(str(exc))}")
-            raise typer.Exit(1) from exc
+            raise typer.Exit(2 if exc.step == 1 else 1) from exc  # step 1: the bundle is unreadable
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # a malformed bundle or proof file
+            bar.stop()
+            err.print(f"[red]bad input: a file given is unreadable or malformed ({escape(repr(exc))})[/red]")
+            raise typer.Exit(2) from exc
     for line in report.steps:
         console.print(f"[green]ok[/green]   {escape(line)}")
     for warning in report.warnings:
@@ -100,7 +104,7 @@ def verify_footage(
     width = max(len(k) for k, _ in report.proven + report.stated)
     for what, value in report.proven:
         console.print(f"  {what:<{width}}  {escape(value)}")
-    console.print("[yellow]Stated by the bundle, not proven[/yellow] (the signed log does not bind these):")
+    console.print("[yellow]stated by the bundle, not proven[/yellow] (the signed log does not bind these):")
     for what, value in report.stated:
         console.print(f"  {what:<{width}}  {escape(value)}")
 

@@ -24,6 +24,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,21 @@ def _field(entry: dict[str, Any], path: str) -> Any:
     return value
 
 
+TIME_FACTS = frozenset({"received_at", "verified_at", "window_start", "window_end"})
+
+
+def _same(key: str, stated: Any, logged: Any) -> bool:
+    """Equal facts; times are equal as instants (RFC 3339 allows one instant several spellings)."""
+    if key in TIME_FACTS and isinstance(stated, str) and isinstance(logged, str):
+        try:
+            return datetime.fromisoformat(stated.replace("Z", "+00:00")) == datetime.fromisoformat(
+                logged.replace("Z", "+00:00")
+            )
+        except ValueError:
+            return False
+    return bool(stated == logged)
+
+
 def check_facts(
     evidence: dict[str, Any], entries: list[tuple[int, dict[str, Any]]]
 ) -> tuple[list[tuple[str, str]], list[str]]:
@@ -130,7 +146,7 @@ def check_facts(
             if key not in proven and key not in unbound:
                 unbound.append(key)
             continue
-        if stated != logged:
+        if not _same(key, stated, logged):
             raise FactMismatch(key, stated, logged, f"{etype} entry #{found[0]}" if found else etype)
         proven[key] = str(logged)
         if key in unbound:

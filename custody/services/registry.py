@@ -215,10 +215,11 @@ def search_cameras(
     """Active cameras within `radius_m` metres of (lat, lon), nearest first."""
     _check_point(lat, lon)
     if not radius_m > 0:
-        raise Unprocessable(f"radius_m must be greater than 0, got {radius_m}.")
+        raise Unprocessable(f"The radius (radius_m) must be more than 0 m, not {radius_m:g}.")
     if radius_m > max_radius_m:
         raise Unprocessable(
-            f"radius_m {radius_m:g} is above the program's limit of {max_radius_m:g} m; narrow the search."
+            f"The radius (radius_m) of {radius_m:g} m is above the program's limit of {max_radius_m:g} m; "
+            "ask a narrower area."
         )
     box = bounding_box(lat, lon, radius_m)
     t = Camera.__table__.c  # type: ignore[attr-defined]

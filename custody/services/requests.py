@@ -64,12 +64,15 @@ def create_alert(
         raise Unprocessable(problem)
     if window_start.tzinfo is None or window_end.tzinfo is None:
         raise Unprocessable(
-            "window_start and window_end need a time zone (RFC 3339, e.g. 2026-11-26T21:40:00Z)."
+            "The window's start and end (window_start, window_end) need a time zone offset "
+            "(RFC 3339, e.g. 2026-11-26T21:40:00-05:00); a time without one is not guessed."
         )
     if not window_start < window_end:
-        raise Unprocessable("window_start must be before window_end.")
+        raise Unprocessable("The window's start (window_start) must be before its end (window_end).")
     if window_end > now + timedelta(seconds=5):
-        raise Unprocessable("window_end is in the future; footage can only be asked for past times.")
+        raise Unprocessable(
+            "The window ends in the future (window_end); footage can only be asked for past times."
+        )
     span = (window_end - window_start).total_seconds()
     if span > limits.max_window_s:
         raise Unprocessable(

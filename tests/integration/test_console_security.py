@@ -264,7 +264,7 @@ def test_alert_form_refuses_bad_input_with_a_reason_and_cancel_works_from_the_co
         ({"radius_m": "5000"}, "above the program"),
         ({"window_end": local_minutes(datetime.now(UTC) + timedelta(hours=2), tz)}, "in the future"),
         ({"lat": "north"}, "not a number"),
-        ({"window_start": local_minutes(end + timedelta(minutes=1), tz)}, "before window_end"),
+        ({"window_start": local_minutes(end + timedelta(minutes=1), tz)}, "must be before its end"),
         # The hour skipped when clocks move forward in spring never happened.
         ({"window_start": "2026-03-08T02:30"}, "did not happen"),
     ):

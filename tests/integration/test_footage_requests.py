@@ -382,7 +382,7 @@ def test_custody_bundle_proves_the_file_offline(
     ok = _verify_cli(str(clip), "--bundle", str(bpath), "--public-key", key)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "PROVEN" in ok.stdout
-    proven, stated = ok.stdout.split("Stated by the bundle, not proven")
+    proven, stated = ok.stdout.split("stated by the bundle, not proven")
     ev0 = bundle["evidence"][0]
     for value in (
         "clip.mp4",
@@ -438,7 +438,7 @@ def test_custody_bundle_proves_the_file_offline(
     (tmp_path / "retitled.json").write_text(json.dumps(retitled))
     out_ok = _verify_cli(str(clip), "--bundle", str(tmp_path / "retitled.json"), "--public-key", key)
     assert out_ok.returncode == 0, out_ok.stdout
-    assert "Edited title" in out_ok.stdout.split("Stated by the bundle, not proven")[1]
+    assert "Edited title" in out_ok.stdout.split("stated by the bundle, not proven")[1]
     # A bundle in the old format still verifies, saying that it proves less.
     old = json.loads(json.dumps(bundle))
     old["format"] = "custody-bundle/1"
