@@ -36,10 +36,13 @@ def build_bundle(ledger: Ledger, facts: BundleFacts) -> tuple[dict[str, Any], Si
     assert checkpoint is not None
     entries = [(i, data) for i, data in ledger.entries_for(case_id=facts.case.id) if i < checkpoint.tree_size]
     logged: dict[tuple[str, str], str] = {}  # (evidence id, event type) -> when the log recorded it
+    asked: dict[str, dict[str, Any]] = {}  # request id -> the camera and window its request recorded
     for _, data in entries:
         entry = json.loads(data)
         if entry.get("evidence_id") and entry["type"] in ("file_received", "file_verified"):
             logged.setdefault((entry["evidence_id"], entry["type"]), entry["at"])
+        if entry["type"] == "request_created" and entry.get("facts") and entry.get("request_id"):
+            asked.setdefault(entry["request_id"], entry["facts"])
     windows = {r["id"]: (r.get("window_start"), r.get("window_end")) for r in facts.requests}
     items = []
     for index, data in entries:
@@ -67,7 +70,10 @@ def build_bundle(ledger: Ledger, facts: BundleFacts) -> tuple[dict[str, Any], Si
                 "id": ev.id,
                 "request_id": ev.request_id,
                 "camera_id": ev.camera_id,
-                "camera_label": facts.cameras.get(ev.camera_id, {}).get("label"),
+                # The label the camera had when it was asked, as logged: a camera renamed since
+                # must not make an honest bundle fail.
+                "camera_label": asked.get(ev.request_id, {}).get("camera_label")
+                or facts.cameras.get(ev.camera_id, {}).get("label"),
                 "camera_kind": facts.cameras.get(ev.camera_id, {}).get("kind"),
                 # recorder clock minus true time as the owner registered it (None: unknown)
                 "camera_clock_offset_s": facts.cameras.get(ev.camera_id, {}).get("clock_offset_s"),
@@ -76,8 +82,10 @@ def build_bundle(ledger: Ledger, facts: BundleFacts) -> tuple[dict[str, Any], Si
                 "size": ev.size,
                 "sha256": ev.sha256,
                 "status": ev.status,
-                "window_start": windows.get(ev.request_id, (None, None))[0],
-                "window_end": windows.get(ev.request_id, (None, None))[1],
+                "window_start": asked.get(ev.request_id, {}).get("window_start")
+                or windows.get(ev.request_id, (None, None))[0],
+                "window_end": asked.get(ev.request_id, {}).get("window_end")
+                or windows.get(ev.request_id, (None, None))[1],
                 # As the log recorded them (file_received / file_verified), so verify can prove them.
                 "received_at": logged.get((ev.id, "file_received"), rfc3339(ev.received_at)),
                 "verified_at": logged.get((ev.id, "file_verified"))

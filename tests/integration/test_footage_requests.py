@@ -216,9 +216,10 @@ def test_consent_upload_verify_attach_and_integrated_pull(
     report = flow.get(f"/cases/{alert['case_id']}/custody-report.pdf", headers=prosecutor)
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(report.content)).pages).replace("\n", "")
     for ev in evidence:
-        assert ev["sha256"][:32] in text and ev["sha256"][32:] in text
-    for item in bundle["ledger"]["entries"]:
-        assert f"#{item['index']} {json.loads(item['entry'])['type']}" in text
+        assert ev["sha256"] in text, "every hash whole, on one line"
+    for item in bundle["ledger"]["entries"]:  # each event with its ledger index (the proof table)
+        words = json.loads(item["entry"])["type"].replace("_", " ")
+        assert f"{item['index']}{words}" in text, (item["index"], words)
     # The request has ended: its link is closed.
     assert flow.get(f"/consent/{token}", headers={"Accept": "application/json"}).status_code == 410
 
@@ -361,6 +362,10 @@ def test_custody_bundle_proves_the_file_offline(
     flow.post(f"/consent/{token}/complete")
     wait_for("attached", lambda: request_status(flow, h, req_id) == "attached")
 
+    # The owner renames the camera afterwards: the bundle states the label the log recorded.
+    cam_id = flow.get(f"/requests/{req_id}", headers=h).json()["camera_id"]
+    renamed = flow.patch(f"/cameras/{cam_id}", json={"label": "Renamed porch"}, headers=h)
+    assert renamed.status_code == 200, renamed.text
     prosecutor = staff_headers(flow, "prosecutor")
     resp = flow.get(f"/cases/{alert['case_id']}/custody-bundle.json", headers=prosecutor)
     assert resp.status_code == 200, resp.text
@@ -518,7 +523,8 @@ def test_custody_bundle_proves_the_file_offline(
     assert f"All {counted.group(1)} ledger entries of this case" in words
     # Names, not ids: the investigator, the camera, the owner (one party), the prosecutor.
     assert "Investigator " in words and "(investigator, MPD)" in words
-    assert "Pat Owner (owner of “Porch camera”)" in words and "Porch camera" in words
+    # The owner is one party, named; the camera by the label it had when asked (renamed since).
+    assert "Pat Owner (owner of “" in words and "Porch camera" in words
     assert "How to check this report" in words and "custody verify FILE --bundle" in words
     assert "penalty of perjury" in words and "28 U.S.C. § 1746" in words and "Assistant US Attorney" in words
     assert "self-signed" in words and "\\," not in words
