@@ -63,6 +63,10 @@ async def cancel_request(request: Request, req: FootageRequest, *, actor: str, r
     try:
         why = f"cancelled by the investigator: {reason.strip()}" if reason.strip() else ""
         status: str = await handle.execute_update(update, ActorInput(actor, reason=why))
-    except (WorkflowUpdateFailedError, RPCError) as exc:
+    except RPCError as exc:
+        if req.status == "requested":  # its workflow is not started yet (the alert's is starting it)
+            raise Conflict("This request is still starting; try again in a few seconds.") from exc
+        raise update_error(exc) from exc
+    except WorkflowUpdateFailedError as exc:
         raise update_error(exc) from exc
     return status

@@ -214,6 +214,10 @@ def _case_page(
         cameras=cameras,
         alerts=alerts,
         alert_numbers={a.id: len(alerts) - i for i, a in enumerate(alerts)},
+        end_reasons=svc.end_reasons(session=session, requests=reqs),
+        agency_name=next(
+            (a.name for a in list_agencies(session=session) if a.code == case.agency), case.agency
+        ),
         evidence=evidence,
         can_write=can_write,
         shares=shares,

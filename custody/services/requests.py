@@ -197,6 +197,20 @@ def get_request(*, session: Session, user: User, request_id: str) -> FootageRequ
     return req
 
 
+def end_reasons(*, session: Session, requests: list[FootageRequest]) -> dict[str, str]:
+    """Why each failed or cancelled request ended (its last history note), in one query."""
+    ended = [r.id for r in requests if r.status in (RequestStatus.failed, RequestStatus.cancelled)]
+    if not ended:
+        return {}
+    rows = session.exec(
+        select(RequestEvent)
+        .where(col(RequestEvent.request_id).in_(ended))
+        .where(col(RequestEvent.status).in_([RequestStatus.failed, RequestStatus.cancelled]))
+        .order_by(col(RequestEvent.at), col(RequestEvent.id))
+    ).all()
+    return {row.request_id: row.detail for row in rows}
+
+
 def history(*, session: Session, request_id: str) -> list[RequestEvent]:
     stmt = (
         select(RequestEvent)

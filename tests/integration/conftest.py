@@ -47,6 +47,9 @@ def web(stack: Stack, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
         signup_max_per_client=10_000,
         # Not the default zone: every time people read or type is in this one, named.
         time_zone="America/Los_Angeles",
+        pull_max_attempts=2,  # integrated pulls that cannot succeed end within seconds
+        pull_retry_interval_s=0.2,
+        pull_timeout_s=3,
     )
     shots = screenshot_dir(tmp_path_factory.mktemp("web")) / db_url.split(":", 1)[0].split("+")[0]
     with running_worker(settings), live_server(settings, port) as url:

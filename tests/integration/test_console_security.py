@@ -18,6 +18,7 @@ from sqlmodel import select
 
 from custody.db import session_scope
 from custody.models import Case, CaseShare, FootageRequest, Incident, WebSession
+from devstack.procs import free_port
 from tests.flow import wait_for
 from tests.helpers import make_user
 from tests.integration.conftest import Site
@@ -291,6 +292,40 @@ def test_alert_form_refuses_bad_input_with_a_reason_and_cancel_works_from_the_co
     assert got["status"] == "cancelled" and "wrong camera" in got["history"][-1]["detail"]
     again = client.post(f"/console/requests/{req.id}/cancel", data={"csrf_token": csrf})
     assert again.status_code == 409 and "already ended" in again.text
+
+
+def test_a_failed_pull_shows_its_reason_and_naive_times_are_refused(web: Site) -> None:
+    user = make_user(web.engine, "investigator")
+    api = bearer(web.url, *user)
+    lat, lon = spot()
+    owner = api.post("/owners", json={"name": "Lu", "email": f"lu-{uuid.uuid4().hex[:8]}@example.org"})
+    refused = f"http://127.0.0.1:{free_port()}/feed"  # nothing listens: connection refused
+    cam = api.post(
+        "/cameras",
+        json={"owner_id": owner.json()["id"], "label": "Dock", "lat": lat, "lon": lon,
+              "kind": "integrated", "pull_url": refused},
+    )  # fmt: skip
+    assert cam.status_code == 201, cam.text
+    case_id = api.post("/cases", json={"title": "Dock break-in"}).json()["id"]
+    naive = api.post(
+        f"/cases/{case_id}/alerts",
+        json={"lat": lat, "lon": lon, "radius_m": 40, "description": "x",
+              "window_start": "2026-11-27T21:25:00", "window_end": "2026-11-27T21:55:00"},
+    )  # fmt: skip
+    assert naive.status_code == 422 and "offset" in naive.json()["error"]["message"], naive.text
+    sent = api.post(
+        f"/cases/{case_id}/alerts",
+        json={"lat": lat, "lon": lon, "radius_m": 40, "description": "x",
+              "window_start": "2026-11-27T21:25:00-08:00", "window_end": "2026-11-27T21:55:00-08:00"},
+    )  # fmt: skip
+    assert sent.status_code == 202, sent.text
+    req_id = sent.json()["requests"][0]["id"]
+    wait_for("failed", lambda: api.get(f"/requests/{req_id}").json()["status"] == "failed", timeout=60)
+    client, _csrf = console_session(web.url, *user)
+    page = client.get(f"/console/cases/{case_id}").text
+    assert "pull failed after 2 tries: the recorder could not be reached (connection refused)" in page
+    assert "Metropolitan Police Department (MPD)" in page
+    assert "Fri 27 Nov 2026, 21:25-21:55 PST" in page
 
 
 def test_the_repeated_autumn_hour_must_be_chosen_in_the_alert_form(web: Site) -> None:
