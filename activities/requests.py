@@ -149,35 +149,23 @@ class RequestActivities:
             sent = session.get(SentEmail, key)
             if sent is not None:
                 return sent.message_id
-            req = svc.load_request(session=session, request_id=notice.request_id)
-            camera = session.get(Camera, req.camera_id)
-            owner = session.get(Owner, camera.owner_id) if camera else None
-            case = session.get(Case, req.case_id)
-            if camera is None or owner is None or case is None:
-                raise ApplicationError(f"request {req.id} has no camera, owner or case", non_retryable=True)
-            agency = session.get(Agency, case.agency)
+            to = _addressee(session, notice.request_id)
+            if to is None:
+                raise ApplicationError(
+                    f"request {notice.request_id} has no camera, owner or case", non_retryable=True
+                )
             raw, _token_id = svc.issue_token(
-                session=session, request_id=req.id, expires_at=datetime.fromisoformat(notice.expires_at)
+                session=session, request_id=to.req.id, expires_at=datetime.fromisoformat(notice.expires_at)
             )
-            expires = req.expires_at or datetime.fromisoformat(notice.expires_at)
             msg_in = _notice_email(
                 settings=self.settings,
                 key=key,
-                to=owner.email,
-                owner_name=owner.name,
-                camera_label=camera.label,
-                agency_name=agency.name if agency else case.agency,
-                case_reference=case.reference,
-                window_start=req.window_start,
-                window_end=req.window_end,
-                expires_at=expires,
+                to=to,
+                expires_at=to.req.expires_at or datetime.fromisoformat(notice.expires_at),
                 link=f"{self.settings.base_url}/consent/{raw}",
                 reminder=notice.number,
             )
-            msg = build_message(msg_in, self.smtp.sender)
-            send_message(self.smtp, msg)
-            session.add(SentEmail(key=key, request_id=req.id, message_id=str(msg["Message-ID"])))
-            return str(msg["Message-ID"])
+            return self._send_once(session, key, to.req.id, msg_in)
 
     @activity.defn(name="send_cancel_notice")
     def send_cancel_notice(self, ref: RequestInputRef) -> str:
@@ -190,28 +178,19 @@ class RequestActivities:
                 return sent.message_id
             if session.get(SentEmail, f"{ref.request_id}:notice:0") is None:
                 return ""
-            req = svc.load_request(session=session, request_id=ref.request_id)
-            camera = session.get(Camera, req.camera_id)
-            owner = session.get(Owner, camera.owner_id) if camera else None
-            case = session.get(Case, req.case_id)
-            if camera is None or owner is None or case is None or owner.withdrawn_at is not None:
+            to = _addressee(session, ref.request_id)
+            if to is None or to.owner.withdrawn_at is not None:
                 return ""
-            agency = session.get(Agency, case.agency)
-            msg_in = cancel_email(
-                settings=self.settings,
-                key=key,
-                to=owner.email,
-                owner_name=owner.name,
-                camera_label=camera.label,
-                agency_name=agency.name if agency else case.agency,
-                case_reference=case.reference,
-                window_start=req.window_start,
-                window_end=req.window_end,
+            return self._send_once(
+                session, key, to.req.id, cancel_email(settings=self.settings, key=key, to=to)
             )
-            msg = build_message(msg_in, self.smtp.sender)
-            send_message(self.smtp, msg)
-            session.add(SentEmail(key=key, request_id=req.id, message_id=str(msg["Message-ID"])))
-            return str(msg["Message-ID"])
+
+    def _send_once(self, session: Session, key: str, request_id: str, msg_in: EmailInput) -> str:
+        """Send, and record the send under `key` in the same transaction: a retried activity finds it."""
+        msg = build_message(msg_in, self.smtp.sender)
+        send_message(self.smtp, msg)
+        session.add(SentEmail(key=key, request_id=request_id, message_id=str(msg["Message-ID"])))
+        return str(msg["Message-ID"])
 
     @activity.defn(name="verify_files")
     def verify_files(self, ref: RequestInputRef) -> VerifyResult:
@@ -442,25 +421,38 @@ class RequestActivities:
         return MultipartWriter(self.s3, self.settings.s3_bucket, key, sniffed), sniffed
 
 
+@dataclass(frozen=True)
+class Addressee:
+    """The owner a request's email goes to, and what the email names: camera, case, agency."""
+
+    req: FootageRequest
+    camera: Camera
+    owner: Owner
+    case: Case
+    agency_name: str
+
+
+def _addressee(session: Session, request_id: str) -> Addressee | None:
+    req = svc.load_request(session=session, request_id=request_id)
+    camera = session.get(Camera, req.camera_id)
+    owner = session.get(Owner, camera.owner_id) if camera else None
+    case = session.get(Case, req.case_id)
+    if camera is None or owner is None or case is None:
+        return None
+    agency = session.get(Agency, case.agency)
+    return Addressee(req, camera, owner, case, agency.name if agency else case.agency)
+
+
 def _heartbeat(done: int) -> None:
     activity.heartbeat(done)
 
 
-def cancel_email(
-    *,
-    settings: Settings,
-    key: str,
-    to: str,
-    owner_name: str,
-    camera_label: str,
-    agency_name: str,
-    case_reference: str,
-    window_start: datetime,
-    window_end: datetime,
-) -> EmailInput:
+def cancel_email(*, settings: Settings, key: str, to: Addressee) -> EmailInput:
     """The owner's "nothing more is needed" message. The investigator's reason is not sent: it may
     say things about the case the owner need not know."""
-    when = localtime.window(window_start, window_end, settings.tz)
+    owner_name, camera_label, agency_name = to.owner.name, to.camera.label, to.agency_name
+    case_reference = to.case.reference
+    when = localtime.window(to.req.window_start, to.req.window_end, settings.tz)
     subject = f"No longer needed: camera footage for {agency_name} (case {case_reference})"
     text = (
         f"Hello {owner_name},\n\n"
@@ -478,27 +470,25 @@ def cancel_email(
         "<p>You do not need to do anything. The link in the earlier message no longer works.</p>"
         f"<p style='color:#555'>Thank you for taking part in the {e(settings.program_name)}.</p>"
     )
-    return EmailInput(idempotency_key=key.replace(":", "."), to=to, subject=subject, text=text, html=body)
+    return EmailInput(
+        idempotency_key=key.replace(":", "."), to=to.owner.email, subject=subject, text=text, html=body
+    )
 
 
 def _notice_email(
     *,
     settings: Settings,
     key: str,
-    to: str,
-    owner_name: str,
-    camera_label: str,
-    agency_name: str,
-    case_reference: str,
-    window_start: datetime,
-    window_end: datetime,
+    to: Addressee,
     expires_at: datetime,
     link: str,
     reminder: int,
 ) -> EmailInput:
     """The consent request as the owner receives it: who asks (the agency's full name), which window
     of which camera in the program's time zone, until when, and how to check it is genuine."""
-    when = localtime.window(window_start, window_end, settings.tz)
+    owner_name, camera_label, agency_name = to.owner.name, to.camera.label, to.agency_name
+    case_reference = to.case.reference
+    when = localtime.window(to.req.window_start, to.req.window_end, settings.tz)
     until = localtime.when(expires_at, settings.tz)
     subject = ("Reminder: " if reminder else "") + f"Request for camera footage from {agency_name}"
     text = (
@@ -528,4 +518,6 @@ def _notice_email(
         f"<p style='color:#555'>Sent by the {e(settings.program_name)}. "
         "The link works for this one request only.</p>"
     )
-    return EmailInput(idempotency_key=key.replace(":", "."), to=to, subject=subject, text=text, html=body)
+    return EmailInput(
+        idempotency_key=key.replace(":", "."), to=to.owner.email, subject=subject, text=text, html=body
+    )

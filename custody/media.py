@@ -70,3 +70,11 @@ def check_filename(name: str) -> str | None:
     if not _NAME_OK.match(name):
         return "the file name may use letters, digits, spaces and . _ - ( ) + , = @ [ ] only"
     return None
+
+
+def size_words(n: int) -> str:
+    """A byte count as people read it in a limit: 4294967296 -> "4 GB"."""
+    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n >= factor:
+            return f"{n / factor:.3g} {unit}"
+    return f"{n} bytes"

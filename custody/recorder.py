@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from custody.media import SNIFF_BYTES, sniff_video
+from custody.media import SNIFF_BYTES, size_words, sniff_video
 from custody.timeutil import rfc3339, utcnow
 
 
@@ -66,14 +66,7 @@ EMPTY = RecorderFailure("the recorder sent an empty file", False)
 
 
 def too_large(limit_bytes: int) -> RecorderFailure:
-    return RecorderFailure(f"the recording is larger than the {_size(limit_bytes)} limit", False)
-
-
-def _size(n: int) -> str:
-    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
-        if n >= factor:
-            return f"{n / factor:g} {unit}"
-    return f"{n} bytes"
+    return RecorderFailure(f"the recording is larger than the {size_words(limit_bytes)} limit", False)
 
 
 def window_params(start: datetime, end: datetime) -> dict[str, str]:

@@ -33,7 +33,14 @@ from custody.errors import (
 )
 from custody.ledger.entries import CustodyEvent, EventType, file_facts
 from custody.ledger.store import Ledger
-from custody.media import ACCEPTED_TYPES, SNIFF_BYTES, check_filename, declared_matches, sniff_video
+from custody.media import (
+    ACCEPTED_TYPES,
+    SNIFF_BYTES,
+    check_filename,
+    declared_matches,
+    size_words,
+    sniff_video,
+)
 from custody.models import Agency, Camera, Case, FootageRequest, RequestStatus, new_id
 from custody.services import requests as svc
 from custody.timeutil import rfc3339
@@ -101,7 +108,7 @@ async def consent_page(token: str, request: Request, engine: EngineDep, settings
         "reference": case.reference,
         "window": localtime.window(req.window_start, req.window_end, tz),
         "expires": localtime.when(req.expires_at, tz) if req.expires_at else None,
-        "max_size": _size_words(settings.max_file_bytes),
+        "max_size": size_words(settings.max_file_bytes),
         "site": settings.base_url,
     }
     return templates.TemplateResponse(
@@ -109,14 +116,6 @@ async def consent_page(token: str, request: Request, engine: EngineDep, settings
         "consent.html",
         {"facts": facts, "shown": shown, "camera_label": camera.label if camera else "", "req": req},
     )
-
-
-def _size_words(n: int) -> str:
-    """4294967296 -> "4 GB"; people read sizes in round units."""
-    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
-        if n >= factor:
-            return f"{n / factor:.3g} {unit}"
-    return f"{n} bytes"
 
 
 async def _update(request: Request, req: FootageRequest, name: str, arg: Any) -> str:
