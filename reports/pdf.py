@@ -47,6 +47,9 @@ BODY = ParagraphStyle("body", parent=_styles["BodyText"], fontSize=9.5, leading=
 SMALL = ParagraphStyle("small", parent=BODY, fontSize=8, leading=10)
 HEAD = ParagraphStyle("head", parent=SMALL, fontName="Helvetica-Bold")
 CELL = ParagraphStyle("cell", parent=SMALL, splitLongWords=False)
+#: Free text such as file names may break inside a long word rather than run over the next column
+#: (hashes and ids never use this style).
+WRAP = ParagraphStyle("wrap", parent=SMALL, splitLongWords=True)
 MONO = ParagraphStyle("mono", parent=BODY, fontName="Courier", fontSize=7.2, leading=9, splitLongWords=False)
 MONO_SMALL = ParagraphStyle("monosmall", parent=MONO, fontSize=6.6, leading=8.2)
 WIDTH = LETTER[0] - 1.5 * inch  # the frame's width: 7 in
@@ -365,13 +368,13 @@ def render_report(
                 _when_cell(entry["at"], tz),
                 _words(entry["type"]),
                 _p(who(entry["actor"]), CELL),
-                _p(concerning(entry), CELL),
-                _p(_shorten_ids(entry.get("detail", "")), CELL),
+                _p(concerning(entry), WRAP),
+                _p(_shorten_ids(entry.get("detail", "")), WRAP),
             ]
         )
     story += _long_table(
         rows,
-        [0.5 * inch, 1.55 * inch, 1.0 * inch, 1.45 * inch, 1.05 * inch, 1.45 * inch],
+        [0.5 * inch, 1.55 * inch, 1.0 * inch, 1.4 * inch, 1.2 * inch, 1.35 * inch],
         plain=[(0, 2, "Helvetica", 7)],
     )
 

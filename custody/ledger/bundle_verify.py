@@ -104,6 +104,10 @@ def _field(entry: dict[str, Any], path: str) -> Any:
     return value
 
 
+def _stated(value: Any) -> str:
+    return "not stated" if value is None else str(value)
+
+
 TIME_FACTS = frozenset({"received_at", "verified_at", "window_start", "window_end"})
 
 
@@ -272,8 +276,8 @@ def verify_file(
     stated = [(LABELS[k], str(evidence.get(k))) for k in unbound]
     stated += [
         ("case title", str(bundle["case"].get("title"))),
-        ("camera kind", str(evidence.get("camera_kind"))),
-        ("recorder clock offset (owner's statement, s)", str(evidence.get("camera_clock_offset_s"))),
+        ("camera kind", _stated(evidence.get("camera_kind"))),
+        ("recorder clock offset (owner's statement, s)", _stated(evidence.get("camera_clock_offset_s"))),
         ("evidence status", str(evidence.get("status"))),
         ("bundle generated", f"{bundle.get('generated_at')} by {bundle.get('generated_by')}"),
     ]
