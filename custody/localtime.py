@@ -55,31 +55,41 @@ def zone(name: str) -> ZoneInfo:
 
 def abbreviation(moment: datetime, tz: ZoneInfo) -> str:
     """The zone's abbreviation at `moment` ("EST", "EDT"); numeric zones read "UTC+04"."""
-    abbr = moment.astimezone(tz).tzname() or tz.key
-    if abbr[:1] in "+-":
-        abbr = "UTC" + abbr
-    return abbr
+    return _abbr(moment.astimezone(tz), tz)
+
+
+# English names, fixed: strftime's %a/%b follow the process locale and are slow on long pages.
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def _day(local: datetime) -> str:
-    return f"{local:%a} {local.day} {local:%b %Y}"
+    return f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}"
 
 
 def _clock(local: datetime, seconds: bool) -> str:
-    return f"{local:%H:%M:%S}" if seconds else f"{local:%H:%M}"
+    if seconds:
+        return f"{local.hour:02d}:{local.minute:02d}:{local.second:02d}"
+    return f"{local.hour:02d}:{local.minute:02d}"
+
+
+def _abbr(local: datetime, tz: ZoneInfo) -> str:
+    """The abbreviation of an already converted time (see abbreviation)."""
+    abbr = local.tzname() or tz.key
+    return "UTC" + abbr if abbr[:1] in "+-" else abbr
 
 
 def when(moment: datetime, tz: ZoneInfo, *, seconds: bool = False) -> str:
     """A moment for people: "Fri 27 Nov 2026, 21:25 EST"."""
     local = moment.astimezone(tz)
-    return f"{_day(local)}, {_clock(local, seconds)} {abbreviation(moment, tz)}"
+    return f"{_day(local)}, {_clock(local, seconds)} {_abbr(local, tz)}"
 
 
 def window(start: datetime, end: datetime, tz: ZoneInfo, *, seconds: bool = False) -> str:
     """A footage window: "Fri 27 Nov 2026, 21:25-21:55 EST"; both ends in full when the date or the
     zone abbreviation differs between them (a window across midnight or a daylight-saving change)."""
     a, b = start.astimezone(tz), end.astimezone(tz)
-    abbr_a, abbr_b = abbreviation(start, tz), abbreviation(end, tz)
+    abbr_a, abbr_b = _abbr(a, tz), _abbr(b, tz)
     if a.date() == b.date() and abbr_a == abbr_b:
         return f"{_day(a)}, {_clock(a, seconds)}-{_clock(b, seconds)} {abbr_a}"
     return f"{when(start, tz, seconds=seconds)} - {when(end, tz, seconds=seconds)}"
@@ -87,13 +97,18 @@ def window(start: datetime, end: datetime, tz: ZoneInfo, *, seconds: bool = Fals
 
 def with_utc(moment: datetime, tz: ZoneInfo, *, seconds: bool = True) -> str:
     """Local time with UTC beside it, for evidence timelines:
-    "Fri 27 Nov 2026, 21:25:13 EST (02:25:13 UTC, Sat 28 Nov)"; the UTC date is named only when it
+    "Fri 27 Nov 2026, 21:25:13 EST (02:25:13 UTC, Sat 28 Nov)"."""
+    return f"{when(moment, tz, seconds=seconds)} ({utc_beside(moment, tz, seconds=seconds)})"
+
+
+def utc_beside(moment: datetime, tz: ZoneInfo, *, seconds: bool = True) -> str:
+    """The UTC part of with_utc: "02:25:13 UTC, Sat 28 Nov"; the UTC date is named only when it
     differs from the local one."""
     local, utc = moment.astimezone(tz), moment.astimezone(UTC)
-    utc_part = f"{_clock(utc, seconds)} UTC"
+    part = f"{_clock(utc, seconds)} UTC"
     if utc.date() != local.date():
-        utc_part += f", {utc:%a} {utc.day} {utc:%b}"
-    return f"{when(moment, tz, seconds=seconds)} ({utc_part})"
+        part += f", {_DAYS[utc.weekday()]} {utc.day} {_MONTHS[utc.month - 1]}"
+    return part
 
 
 def utc_label(moment: datetime, *, seconds: bool = True) -> str:

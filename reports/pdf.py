@@ -15,7 +15,7 @@ import hashlib
 import io
 import json
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
@@ -99,8 +99,7 @@ def _when_cell(value: str | None, tz: ZoneInfo) -> str:
     if not value:
         return "—"
     moment = _at(value)
-    utc = moment.astimezone(UTC)
-    return f"{localtime.when(moment, tz, seconds=True)}\n{utc:%H:%M:%S} UTC, {utc:%a} {utc.day} {utc:%b}"
+    return f"{localtime.when(moment, tz, seconds=True)}\n{localtime.utc_beside(moment, tz)}"
 
 
 def _when_text(value: str | None, tz: ZoneInfo) -> str:
