@@ -14,14 +14,16 @@ from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.maintenance import run_maintenance
 from activities.requests import RequestActivities
-from custody.db import create_db_engine, migrate
+from custody.db import engine_for, migrate
 from custody.ledger.service import ledger_for, run_checkpointer
 from custody.settings import Settings, load_settings
 from storage.s3 import make_client
 from workflows.requests import FootageRequestWorkflow, IncidentWorkflow, IntegratedPullWorkflow
 
 log = logging.getLogger("custody.worker")
+ACTIVITY_THREADS = 50
 
 
 async def connect(settings: Settings, *, timeout_s: float = 60) -> Client:
@@ -39,7 +41,7 @@ async def connect(settings: Settings, *, timeout_s: float = 60) -> Client:
 
 
 def build_worker(client: Client, settings: Settings, engine: Engine | None = None) -> Worker:
-    engine = engine or create_db_engine(settings.db_url)
+    engine = engine or engine_for(settings, threads=ACTIVITY_THREADS)
     acts = RequestActivities(settings, engine, ledger_for(settings, engine), make_client(settings))
     return Worker(
         client,
@@ -54,8 +56,8 @@ def build_worker(client: Client, settings: Settings, engine: Engine | None = Non
             acts.attach_evidence,
             acts.pull_integrated,
         ],
-        activity_executor=ThreadPoolExecutor(max_workers=50, thread_name_prefix="activity"),
-        max_concurrent_activities=50,
+        activity_executor=ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity"),
+        max_concurrent_activities=ACTIVITY_THREADS,
     )
 
 
@@ -63,7 +65,7 @@ async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = load_settings()
     client = await connect(settings)
-    engine = create_db_engine(settings.db_url)
+    engine = engine_for(settings, threads=ACTIVITY_THREADS)
     migrate(engine)
     worker = build_worker(client, settings, engine)
     checkpointer = asyncio.create_task(
@@ -73,11 +75,15 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    housekeeping = asyncio.create_task(
+        run_maintenance(client, settings, engine, ledger_for(settings, engine), make_client(settings), stop)
+    )
     async with worker:
         log.info("worker ready on task queue %s at %s", settings.task_queue, settings.temporal_address)
         await stop.wait()
         log.info("worker stopping")
     checkpointer.cancel()
+    await housekeeping
 
 
 if __name__ == "__main__":

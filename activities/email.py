@@ -27,6 +27,7 @@ class SmtpConfig:
     host: str
     port: int
     sender: str
+    timeout_s: float = 10.0  # per socket operation; below the notice activity's 15 s timeout
 
 
 def build_message(msg_in: EmailInput, sender: str) -> EmailMessage:
@@ -44,5 +45,5 @@ def build_message(msg_in: EmailInput, sender: str) -> EmailMessage:
 
 
 def send_message(config: SmtpConfig, msg: EmailMessage) -> None:
-    with smtplib.SMTP(config.host, config.port, timeout=30) as smtp:
+    with smtplib.SMTP(config.host, config.port, timeout=config.timeout_s) as smtp:
         smtp.send_message(msg)

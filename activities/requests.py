@@ -34,10 +34,12 @@ from custody.models import (
     Evidence,
     FootageRequest,
     Owner,
+    RequestStatus,
     SentEmail,
     new_id,
 )
 from custody.services import requests as svc
+from custody.services import uploads
 from custody.settings import Settings
 from custody.timeutil import utcnow
 from storage.evidence import MultipartWriter, StoredObject, hash_object, object_key
@@ -94,7 +96,9 @@ class RequestActivities:
         self.engine = engine
         self.ledger = ledger
         self.s3 = s3
-        self.smtp = SmtpConfig(settings.smtp_host, settings.smtp_port, settings.smtp_from)
+        self.smtp = SmtpConfig(
+            settings.smtp_host, settings.smtp_port, settings.smtp_from, min(settings.smtp_timeout_s, 12.0)
+        )
 
     def _agency(self, session: Session, case_id: str) -> str:
         case = session.get(Case, case_id)
@@ -139,12 +143,20 @@ class RequestActivities:
                 ),
                 idempotency_key=f"{step.request_id}:{step.key}",
             )
+        if step.status in (RequestStatus.cancelled, RequestStatus.expired):
+            # A request that ends unattached keeps no file waiting in `received` (one may have
+            # landed as it ended): each is rejected with its reason and ledger entry.
+            uploads.reject_unverified(engine=self.engine, ledger=self.ledger, request_id=step.request_id)
         return changed
 
     @activity.defn(name="send_notice")
     def send_notice(self, notice: NoticeInput) -> str:
         """Email the owner a consent link (a fresh token) once per notice number; record what was sent."""
         key = f"{notice.request_id}:notice:{notice.number}"
+        # Three short transactions, none held across the SMTP send: a stalled mail server must not
+        # hold the database's write lock. The token is committed before its link is mailed, so a
+        # link that went out always works; a crash between the send and its record resends (a
+        # second working link), which is the one duplicate left, and only on a crash.
         with session_scope(self.engine) as session:
             sent = session.get(SentEmail, key)
             if sent is not None:
@@ -165,7 +177,8 @@ class RequestActivities:
                 link=f"{self.settings.base_url}/consent/{raw}",
                 reminder=notice.number,
             )
-            return self._send_once(session, key, to.req.id, msg_in)
+            request_id = to.req.id
+        return self._send_once(key, request_id, msg_in)
 
     @activity.defn(name="send_cancel_notice")
     def send_cancel_notice(self, ref: RequestInputRef) -> str:
@@ -181,15 +194,17 @@ class RequestActivities:
             to = _addressee(session, ref.request_id)
             if to is None or to.owner.withdrawn_at is not None:
                 return ""
-            return self._send_once(
-                session, key, to.req.id, cancel_email(settings=self.settings, key=key, to=to)
-            )
+            msg_in = cancel_email(settings=self.settings, key=key, to=to)
+            request_id = to.req.id
+        return self._send_once(key, request_id, msg_in)
 
-    def _send_once(self, session: Session, key: str, request_id: str, msg_in: EmailInput) -> str:
-        """Send, and record the send under `key` in the same transaction: a retried activity finds it."""
+    def _send_once(self, key: str, request_id: str, msg_in: EmailInput) -> str:
+        """Send with no transaction open, then record the send under `key`: a retried activity finds it."""
         msg = build_message(msg_in, self.smtp.sender)
         send_message(self.smtp, msg)
-        session.add(SentEmail(key=key, request_id=request_id, message_id=str(msg["Message-ID"])))
+        with session_scope(self.engine) as session:
+            if session.get(SentEmail, key) is None:
+                session.add(SentEmail(key=key, request_id=request_id, message_id=str(msg["Message-ID"])))
         return str(msg["Message-ID"])
 
     @activity.defn(name="verify_files")

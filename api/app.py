@@ -22,19 +22,21 @@ from api.web import console as web_console
 from api.web import resident as web_resident
 from api.web.render import is_html_path
 from custody.agencies import HOME_AGENCY
-from custody.db import create_db_engine, migrate, session_scope
+from custody.db import engine_for, migrate, session_scope
 from custody.devsecrets import demo_passwords
 from custody.ledger.service import ledger_for, run_checkpointer
 from custody.security import TokenService
 from custody.services.users import ensure_agencies, ensure_demo_users
 from custody.settings import Settings, load_settings
+from storage.evidence import EvidenceStore
+from storage.s3 import make_client
 
 log = logging.getLogger("custody.api")
 STATIC = Path(__file__).resolve().parent / "static"
 
 
 def create_app(settings: Settings) -> FastAPI:
-    engine = create_db_engine(settings.db_url)
+    engine = engine_for(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,6 +73,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.temporal = None
     app.state.temporal_lock = asyncio.Lock()
     app.state.ledger = ledger_for(settings, engine)
+    app.state.store = EvidenceStore(
+        make_client(settings),
+        bucket=settings.s3_bucket,
+        data_dir=settings.store_dir,
+        min_free_bytes=settings.s3_min_free_mb * 2**20,
+    )
     install_error_handlers(app)
     install_docs(app)
     app.include_router(health.router)

@@ -7,11 +7,17 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from custody.errors import CustodyError, TooManyRequests, Unauthenticated
+from custody.errors import CustodyError, ServiceUnavailable, TooManyRequests, Unauthenticated
 
 log = logging.getLogger("custody.api")
+BUSY = ServiceUnavailable(
+    "custody's database is busy or unreachable; nothing was changed. Try again in a few seconds.",
+    retry_after_s=5,
+    code="database_unavailable",
+)
 
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
@@ -44,7 +50,7 @@ def install_error_handlers(app: FastAPI) -> None:
         headers: dict[str, str] = {}
         if isinstance(exc, Unauthenticated):
             headers["WWW-Authenticate"] = "Bearer"
-        if isinstance(exc, TooManyRequests):
+        if isinstance(exc, TooManyRequests | ServiceUnavailable):
             headers["Retry-After"] = str(exc.retry_after_s)
         return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status, headers=headers)
 
@@ -70,6 +76,17 @@ def install_error_handlers(app: FastAPI) -> None:
             if is_html_path(request.url.path):
                 return error_page(request, 404, code, "There is no such page. Check the address.")
         return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(sa_exc.TimeoutError)
+    async def _pool_exhausted(request: Request, exc: sa_exc.TimeoutError) -> Response:
+        # Every database connection of this process is busy: say so now, change nothing.
+        log.warning("database pool exhausted on %s %s", request.method, request.url.path)
+        return await _custody(request, BUSY)
+
+    @app.exception_handler(sa_exc.OperationalError)
+    async def _db_down(request: Request, exc: sa_exc.OperationalError) -> Response:
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
+        return await _custody(request, BUSY)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -177,6 +177,11 @@ class RequestBrief(Out):
 class AlertOut(BaseModel):
     incident_id: str
     requests: list[RequestBrief]
+    queued: bool = Field(
+        False,
+        description="The workflow service was not answering: the requests are recorded and start "
+        "as soon as it is back. Nothing needs to be sent again.",
+    )
 
 
 class RequestListItem(Out):

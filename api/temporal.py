@@ -1,15 +1,31 @@
-"""The API's Temporal client (one per app, connected on first use) and workflow-error mapping."""
+"""The API's Temporal client (one per app, connected on first use) and workflow-error mapping.
+
+Every call the API makes to the workflow service is bounded by `CUSTODY_TEMPORAL_RPC_TIMEOUT_S`: a
+service that is down or paused becomes a 503 with Retry-After within seconds (alerts are queued
+instead, see api/routes/cases.py), never a client held for half a minute and then a 500.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+from typing import Any
+
 from fastapi import Request
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    RPCTimeoutOrCancelledError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from custody.cancellation import cancel_refusal
+from custody.db import session_scope
 from custody.errors import Conflict, CustodyError, NotFound, ServiceUnavailable, Unprocessable
 from custody.models import FootageRequest
+from custody.services import uploads
 from custody.settings import Settings
 from workflows.requests import (
     ActorInput,
@@ -17,6 +33,25 @@ from workflows.requests import (
     IntegratedPullWorkflow,
     request_workflow_id,
 )
+
+#: RPC failures that mean "the service is not answering", not "the workflow said no".
+UNAVAILABLE = frozenset(
+    {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED,
+     RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNKNOWN, RPCStatusCode.INTERNAL}
+)  # fmt: skip
+
+
+def unavailable(settings: Settings) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"The workflow service at {settings.temporal_address} is not answering; nothing was changed. "
+        "Try again in a minute.",
+        retry_after_s=30,
+        code="workflows_unavailable",
+    )
+
+
+def rpc_timeout(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.temporal_rpc_timeout_s)
 
 
 async def temporal_client(request: Request) -> Client:
@@ -28,45 +63,72 @@ async def temporal_client(request: Request) -> Client:
         if request.app.state.temporal is None:
             try:
                 request.app.state.temporal = await Client.connect(
-                    settings.temporal_address, namespace=settings.temporal_namespace
+                    settings.temporal_address,
+                    namespace=settings.temporal_namespace,
+                    lazy=True,  # connects on first call, so a service that is down fails that call fast
                 )
             except RuntimeError as exc:
-                raise ServiceUnavailable(
-                    f"The workflow service at {settings.temporal_address} is not reachable; "
-                    "try again shortly."
-                ) from exc
+                raise unavailable(settings) from exc
     result: Client = request.app.state.temporal
     return result
 
 
-def update_error(exc: Exception) -> CustodyError:
-    """Turn a rejected workflow update into the API's error."""
+def update_error(exc: Exception, settings: Settings | None = None) -> CustodyError:
+    """Turn a rejected or failed workflow update into the API's error."""
     cause = exc.cause if isinstance(exc, WorkflowUpdateFailedError) else exc
     if isinstance(cause, ApplicationError):
         if cause.type == "invalid":
             return Unprocessable(cause.message)
         return Conflict(cause.message[:1].upper() + cause.message[1:] + ".")
     if isinstance(exc, RPCError):
-        return NotFound("This request's workflow has ended; nothing more can change.")
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return NotFound("This request's workflow has ended; nothing more can change.")
+        if settings is not None and exc.status in UNAVAILABLE:
+            return unavailable(settings)
+    if isinstance(exc, TimeoutError | RuntimeError | RPCTimeoutOrCancelledError) and settings is not None:
+        return unavailable(settings)
     return Conflict(str(exc))
+
+
+async def run_update(request: Request, handle: WorkflowHandle[Any, Any], update: Any, arg: Any) -> str:
+    """Execute a workflow update within the RPC timeout; errors mapped by `update_error`."""
+    settings: Settings = request.app.state.settings
+    try:
+        result: str = await handle.execute_update(
+            update, arg, result_type=str, rpc_timeout=timedelta(seconds=settings.temporal_update_timeout_s)
+        )
+    except (
+        WorkflowUpdateFailedError,
+        RPCError,
+        RPCTimeoutOrCancelledError,
+        RuntimeError,
+        TimeoutError,
+    ) as exc:
+        raise update_error(exc, settings) from exc
+    return result
+
+
+def _storing_refusal(request: Request, request_id: str) -> str | None:
+    settings: Settings = request.app.state.settings
+    with session_scope(request.app.state.engine) as session:
+        return uploads.cancel_refusal(session=session, request_id=request_id, stale_s=settings.upload_stale_s)
 
 
 async def cancel_request(request: Request, req: FootageRequest, *, actor: str, reason: str = "") -> str:
     """Cancel an open request through its workflow (custody/cancellation.py decides what is open);
     the workflow records the reason in the history and the ledger. Returns the new status."""
     refusal = cancel_refusal(kind=req.kind, status=req.status, files_complete=req.files_complete)
+    if refusal is None:
+        refusal = await asyncio.to_thread(_storing_refusal, request, req.id)
     if refusal is not None:
         raise Conflict(refusal)
     client = await temporal_client(request)
     handle = client.get_workflow_handle(request_workflow_id(req.id))
     update = FootageRequestWorkflow.cancel if req.kind == "registered" else IntegratedPullWorkflow.cancel
+    why = f"cancelled by the investigator: {reason.strip()}" if reason.strip() else ""
     try:
-        why = f"cancelled by the investigator: {reason.strip()}" if reason.strip() else ""
-        status: str = await handle.execute_update(update, ActorInput(actor, reason=why))
-    except RPCError as exc:
+        return await run_update(request, handle, update, ActorInput(actor, reason=why))
+    except NotFound as exc:
         if req.status == "requested":  # its workflow is not started yet (the alert's is starting it)
             raise Conflict("This request is still starting; try again in a few seconds.") from exc
-        raise update_error(exc) from exc
-    except WorkflowUpdateFailedError as exc:
-        raise update_error(exc) from exc
-    return status
+        raise

@@ -20,6 +20,8 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from custody.settings import Settings
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: Execution option: on SQLite, begin the transaction with BEGIN IMMEDIATE (take the write lock).
 IMMEDIATE = "custody_sqlite_immediate"
@@ -32,13 +34,23 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def create_db_engine(url: str) -> Engine:
+def create_db_engine(url: str, *, pool_size: int = 20, pool_timeout_s: float = 5.0) -> Engine:
+    """The one engine of a process. The pool holds as many connections as the threads that use them
+    (the API's thread pool, the worker's activity threads), and a caller that still finds none free
+    waits `pool_timeout_s`, not half a minute: the API answers 503 with Retry-After instead of
+    holding its client (api/errors.py maps sqlalchemy's pool TimeoutError)."""
     url = normalise_url(url)
+    pool = {"pool_size": pool_size, "max_overflow": pool_size, "pool_timeout": pool_timeout_s}
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        memory = not path or path == ":memory:"
+        engine = sa.create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            **({} if memory else pool),
+        )
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -64,7 +76,16 @@ def create_db_engine(url: str) -> Engine:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return sa.create_engine(url, pool_pre_ping=True, **pool)
+
+
+def engine_for(settings: Settings, *, threads: int = 0) -> Engine:
+    """The engine of a process with `threads` threads that may each hold a connection at once."""
+    return create_db_engine(
+        settings.db_url,
+        pool_size=max(settings.db_pool_size, threads),
+        pool_timeout_s=settings.db_pool_timeout_s,
+    )
 
 
 def alembic_config(url: str) -> Config:
@@ -95,3 +116,13 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def write_scope(engine: Engine) -> Iterator[Session]:
+    """A short write transaction that reads what it decides on under the write lock: SQLite begins
+    it with BEGIN IMMEDIATE; on PostgreSQL callers lock the rows they read with FOR UPDATE. For
+    check-then-write steps two processes may race on (an upload starting while `complete` or a cancel
+    lands). Never hold it across I/O."""
+    with session_scope(engine.execution_options(**{IMMEDIATE: True})) as session:
+        yield session

@@ -67,8 +67,22 @@ class TooManyRequests(CustodyError):
 
 
 class ServiceUnavailable(CustodyError):
+    """A dependency is down, slow or saturated: nothing was changed, and the same call may succeed
+    after `retry_after_s` (sent as Retry-After)."""
+
     code = "service_unavailable"
     status = 503
+
+    def __init__(self, message: str, *, retry_after_s: int = 30, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = retry_after_s
+
+
+class InsufficientStorage(CustodyError):
+    """The evidence store has no room for this file; nothing was kept."""
+
+    code = "insufficient_storage"
+    status = 507
 
 
 class Gone(CustodyError):

@@ -213,6 +213,9 @@ class Incident(SQLModel, table=True):
     description: str = Field(default="", sa_type=sa.Text)
     created_by: str = Field(max_length=36)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    #: The outbox mark: when the workflow service took the incident's workflow (null: not yet; the
+    #: worker's relay starts it). See migration 0006.
+    dispatched_at: datetime | None = Field(default=None, sa_type=UtcDateTime, index=True)
 
 
 class FootageRequest(SQLModel, table=True):
@@ -280,6 +283,41 @@ class Evidence(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     verified_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     attached_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    detail: str = Field(default="", max_length=500)
+
+
+class UploadState(StrEnum):
+    streaming = "streaming"  # bytes are arriving; the S3 multipart upload is open
+    completing = "completing"  # every byte arrived and was hashed; the object is being completed
+    recorded = "recorded"  # an evidence row and its `file_received` entry exist
+    aborted = "aborted"  # stopped before the object existed: nothing was kept
+
+
+LIVE_UPLOAD_STATES = frozenset({UploadState.streaming, UploadState.completing})
+
+
+class Upload(SQLModel, table=True):
+    """An owner's file from the moment its multipart upload exists until it is evidence or nothing.
+
+    Why: the bytes go to a WORM bucket before the database hears of them, so a row written first is
+    what lets a crash, a full pool or a cancel never leave an object without custody. The sweeper
+    (activities/maintenance.py) finishes or aborts uploads whose heartbeat stopped."""
+
+    __tablename__ = "uploads"
+
+    id: str = Field(primary_key=True, max_length=36)  # the evidence id the file will have
+    request_id: str = Field(foreign_key="footage_requests.id", max_length=36, index=True)
+    filename: str = Field(max_length=255)
+    object_key: str = Field(max_length=300)
+    upload_id: str = Field(max_length=300)
+    content_type: str = Field(max_length=100)
+    actor: str = Field(max_length=64)
+    state: str = Field(max_length=16, index=True)
+    size: int = Field(default=0, sa_type=sa.BigInteger)
+    sha256: str = Field(default="", max_length=64)
+    version_id: str | None = Field(default=None, max_length=200)
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    heartbeat_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     detail: str = Field(default="", max_length=500)
 
 

@@ -104,6 +104,40 @@ class Settings(BaseSettings):
         10, gt=0, le=60, description="How often a new checkpoint is signed while entries arrive"
     )
 
+    # --- faults: how custody behaves when a dependency is slow, down or full -----------------------
+    db_pool_size: int = Field(
+        20, ge=1, le=500, description="Database connections kept per process (as many again may overflow)"
+    )
+    db_pool_timeout_s: float = Field(
+        5, gt=0, le=60, description="Wait for a free database connection before answering 503"
+    )
+    temporal_rpc_timeout_s: float = Field(
+        5, gt=0, le=60, description="Wait for the workflow service before answering 503 (alerts: queued)"
+    )
+    temporal_update_timeout_s: float = Field(
+        15, gt=0, le=120, description="Wait for a workflow to take a decision, `complete` or cancel, then 503"
+    )
+    relay_interval_s: float = Field(
+        5, gt=0, le=600, description="How often the worker starts alerts' workflows the API could not start"
+    )
+    upload_heartbeat_s: float = Field(
+        5, gt=0, le=300, description="How often an upload in progress says it is alive"
+    )
+    upload_stale_s: float = Field(
+        120, gt=0, description="An upload not heard from this long is dead: the sweeper finishes or aborts it"
+    )
+    smtp_timeout_s: float = Field(20, gt=0, le=300, description="Wait for the SMTP server on each send")
+    s3_volume_size_mb: int = Field(
+        1024, ge=64, description="Embedded SeaweedFS: size of one volume (it adds volumes as disk allows)"
+    )
+    s3_timeout_s: float = Field(20, gt=0, le=600, description="Wait for the object store on each call")
+    s3_data_dir: Path | None = Field(
+        None, description="Disk folder of the object store, to check free space (dev: $CUSTODY_HOME/s3/data)"
+    )
+    s3_min_free_mb: int = Field(
+        512, ge=0, description="Embedded SeaweedFS: disk kept free; uploads that would eat into it get 507"
+    )
+
     # --- footage requests ------------------------------------------------------------------------
     program_name: str = Field(
         "Community Camera Program",
@@ -212,6 +246,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'custody.db').resolve()}"
+
+    @property
+    def store_dir(self) -> Path | None:
+        """Where the object store keeps its bytes, when custody can see that disk."""
+        if self.s3_data_dir is not None:
+            return self.s3_data_dir
+        return self.home / "s3" / "data" if self.mode == "dev" else None
 
     @property
     def tz(self) -> ZoneInfo:

@@ -8,12 +8,23 @@ Parts are 16 MiB; at most two are in memory at once (one filling, one uploading)
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
 
+import urllib3
 from minio import Minio
 from minio.datatypes import Part
+from minio.error import S3Error
+
+from custody.errors import InsufficientStorage, ServiceUnavailable
+
+T = TypeVar("T")
 
 PART_SIZE = 16 * 1024 * 1024
 READ_CHUNK = 1024 * 1024
@@ -100,3 +111,103 @@ def hash_object(
     finally:
         response.close()
         response.release_conn()
+
+
+class EvidenceStore:
+    """The API's handle on the evidence bucket: runs S3 calls off the event loop and turns a store
+    that is down, slow or full into an answer the person waiting can act on (503 or 507, nothing kept)."""
+
+    def __init__(self, client: Minio, *, bucket: str, data_dir: Path | None, min_free_bytes: int) -> None:
+        self.client, self.bucket = client, bucket
+        self.data_dir, self.min_free_bytes = data_dir, min_free_bytes
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.to_thread(fn, *args)
+
+    def free_bytes(self) -> int | None:
+        """Free space on the store's disk, when custody runs the store itself (embedded SeaweedFS)."""
+        if self.data_dir is None or not self.data_dir.exists():
+            return None
+        return shutil.disk_usage(self.data_dir).free
+
+    def check_room(self, size: int) -> None:
+        free = self.free_bytes()
+        if free is not None and free - size < self.min_free_bytes:
+            raise InsufficientStorage(
+                f"The evidence store is full ({free // 2**20} MiB free, {self.min_free_bytes // 2**20} MiB "
+                "kept in reserve); nothing was kept. The program's administrators have to add space; "
+                "try again later."
+            )
+
+    def explain(self, exc: BaseException) -> BaseException:
+        """What the person waiting is told when a store call failed (other errors pass unchanged)."""
+        if isinstance(exc, S3Error):
+            text = f"{exc.code} {exc.message}".lower()
+            if exc.code in FULL_CODES or any(w in text for w in ("no writable volume", "no space", "full")):
+                return InsufficientStorage(
+                    "The evidence store has no room for this file; nothing was kept. The program's "
+                    "administrators have to add space; try again later."
+                )
+            if exc.code in ("InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"):
+                return store_down()
+            return exc
+        if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
+            free = self.free_bytes()
+            if free is not None and free < self.min_free_bytes:
+                return self.explain(S3Error("NoSpace", "disk full", "", "", "", None))  # type: ignore[arg-type]
+            return store_down()
+        return exc
+
+
+FULL_CODES = frozenset({"EntityTooLarge", "QuotaExceeded", "XMinioStorageFull", "NoSpace"})
+
+
+def store_down() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "The evidence store is not answering; nothing was kept. Try again in a minute.",
+        retry_after_s=60,
+        code="store_unavailable",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenMultipart:
+    key: str
+    upload_id: str
+    initiated: datetime | None
+
+
+def open_multiparts(client: Minio, *, bucket: str, prefix: str = "cases/") -> list[OpenMultipart]:
+    """Every multipart upload still open in the bucket (S3 ListMultipartUploads, all pages)."""
+    found: list[OpenMultipart] = []
+    key_marker: str | None = None
+    id_marker: str | None = None
+    while True:
+        page = client._list_multipart_uploads(
+            bucket, prefix=prefix, key_marker=key_marker, upload_id_marker=id_marker, max_uploads=1000
+        )
+        for u in page.uploads:
+            found.append(OpenMultipart(u.object_name, u.upload_id or "", u.initiated_time))
+        if not page.is_truncated or not page.uploads:
+            return found
+        key_marker, id_marker = page.next_key_marker, page.next_upload_id_marker
+
+
+def abort_multipart(client: Minio, *, bucket: str, key: str, upload_id: str) -> None:
+    """Abort an open multipart upload; one already gone (completed or aborted) is not an error."""
+    try:
+        client._abort_multipart_upload(bucket, key, upload_id)
+    except S3Error as exc:
+        if exc.code not in ("NoSuchUpload", "NoSuchKey"):
+            raise
+
+
+def stored_version(client: Minio, *, bucket: str, key: str) -> tuple[bool, str | None]:
+    """Whether an object exists at `key`, and its version id."""
+    try:
+        stat = client.stat_object(bucket, key)
+    except S3Error as exc:
+        if exc.code in ("NoSuchKey", "NoSuchObject", "NoSuchVersion", "ResourceNotFound"):
+            return False, None
+        raise
+    return True, stat.version_id

@@ -7,6 +7,10 @@ an evidence object version before its retention date. Retention comes from setti
 
 from __future__ import annotations
 
+import os
+
+import certifi
+import urllib3
 from minio import Minio
 from minio.commonconfig import COMPLIANCE, ENABLED
 from minio.error import S3Error
@@ -18,12 +22,22 @@ from custody.settings import Settings
 
 
 def make_client(settings: Settings) -> Minio:
+    """A client whose every call gives up within about `s3_timeout_s` per try, three tries at most:
+    a stalled store becomes a 503 for the person waiting, never a request held for minutes."""
+    http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=min(5.0, settings.s3_timeout_s), read=settings.s3_timeout_s),
+        maxsize=64,
+        retries=urllib3.Retry(total=2, backoff_factor=0.5, status_forcelist=[500, 502, 503, 504]),
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+    )
     return Minio(
         settings.s3_endpoint,
         access_key=settings.secret("s3_access_key"),
         secret_key=settings.secret("s3_secret_key"),
         secure=settings.s3_secure,
         region="us-east-1",
+        http_client=http,
     )
 
 

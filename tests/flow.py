@@ -18,8 +18,12 @@ from typing import Any
 from fastapi.testclient import TestClient
 from temporalio.client import Client
 
+from activities.maintenance import run_maintenance
+from custody.db import engine_for
+from custody.ledger.service import ledger_for
 from custody.settings import Settings
-from worker import build_worker
+from storage.s3 import make_client
+from worker import ACTIVITY_THREADS, build_worker
 
 
 @contextmanager
@@ -32,10 +36,18 @@ def running_worker(settings: Settings) -> Iterator[None]:
 
     async def main() -> None:
         client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-        worker = build_worker(client, settings)
+        engine = engine_for(settings, threads=ACTIVITY_THREADS)
+        worker = build_worker(client, settings, engine)
+        housekeeping = asyncio.create_task(
+            run_maintenance(
+                client, settings, engine, ledger_for(settings, engine), make_client(settings), stop
+            )
+        )
         async with worker:
             ready.set()
             await stop.wait()
+        await housekeeping
+        engine.dispose()
 
     def run() -> None:
         asyncio.set_event_loop(loop)

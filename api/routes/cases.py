@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError
 
+from activities import relay
 from api.deps import SessionDep, SettingsDep, StaffWriter, require_json, require_roles
 from api.schemas import (
     AlertIn,
@@ -28,23 +32,18 @@ from api.schemas import (
 )
 from api.temporal import cancel_request as temporal_cancel
 from api.temporal import temporal_client
-from custody.errors import Conflict
+from custody.db import session_scope
+from custody.errors import Conflict, ServiceUnavailable
 from custody.ledger.entries import CustodyEvent, EventType, request_facts
 from custody.ledger.store import Ledger
 from custody.models import Case, Evidence, FootageRequest, Incident, User
 from custody.services import cases as case_svc
 from custody.services import requests as svc
 from custody.settings import Settings
+from custody.timeutil import utcnow
 from storage.s3 import make_client
-from workflows.requests import (
-    AGENCY,
-    CASE_ID,
-    IncidentInput,
-    IncidentWorkflow,
-    PullPolicy,
-    incident_workflow_id,
-)
 
+log = logging.getLogger("custody.api")
 router = APIRouter(tags=["cases"])
 json_body = [Depends(require_json)]
 CaseReader = Annotated[User, Depends(require_roles("investigator", "admin", "prosecutor", "auditor"))]
@@ -94,44 +93,59 @@ def record_share_view(ledger: Ledger, user: User, access: case_svc.CaseAccess, d
         )
 
 
-@router.post("/cases/{case_id}/alerts", status_code=202, response_model=AlertOut, dependencies=json_body)
+@router.post(
+    "/cases/{case_id}/alerts",
+    status_code=202,
+    response_model=AlertOut,
+    dependencies=json_body,
+    responses={503: {"description": "The database is busy; nothing was stored"}},
+)
 async def post_alert(
-    case_id: str,
-    body: AlertIn,
-    user: StaffWriter,
-    session: SessionDep,
-    settings: SettingsDep,
-    request: Request,
+    case_id: str, body: AlertIn, user: StaffWriter, settings: SettingsDep, request: Request
 ) -> AlertOut:
-    """Ask every registered camera in range for the window's footage (integrated cameras are pulled)."""
-    case = case_svc.get_case_for_write(session=session, user=user, case_id=case_id)
-    incident, reqs = await start_alert(request, session, settings, user, case, body)
-    return AlertOut(incident_id=incident.id, requests=[RequestBrief.model_validate(r) for r in reqs])
-
-
-async def start_alert(
-    request: Request, session: Session, settings: Settings, user: User, case: Case, body: AlertIn
-) -> tuple[Incident, list[FootageRequest]]:
-    """Record the alert and its requests, write `request_created` for each new one, then start the
-    incident's workflow. Shared by the JSON API and the console's alert form."""
-    incident, reqs = svc.create_alert(
-        session=session,
-        user=user,
-        case=case,
-        lat=body.lat,
-        lon=body.lon,
-        radius_m=body.radius_m,
-        window_start=body.window_start,
-        window_end=body.window_end,
-        description=body.description,
-        limits=svc.AlertLimits(settings.max_radius_m, settings.max_window_s),
+    """Ask every registered camera in range for the window's footage (integrated cameras are pulled).
+    `queued: true` means the workflow service was not answering: the requests are recorded and start
+    as soon as it is back (the worker's relay), nothing needs to be sent again."""
+    result = await start_alert(request, settings, user, case_id, body)
+    return AlertOut(
+        incident_id=result.incident.id,
+        requests=[RequestBrief.model_validate(r) for r in result.requests],
+        queued=result.queued,
     )
-    new = [r for r in reqs if r.incident_id == incident.id]
-    cameras = {c.id: c for c in svc.cameras_of(session=session, camera_ids={r.camera_id for r in new})}
-    session.commit()  # the requests exist before their workflows start
-    ledger = _ledger(request)
-    await asyncio.to_thread(
-        ledger.append,
+
+
+@dataclass(frozen=True)
+class AlertResult:
+    incident: Incident
+    requests: list[FootageRequest]
+    queued: bool  # recorded, but its workflow starts when the workflow service answers again
+
+
+def _record_alert(
+    engine: Engine, ledger: Ledger, settings: Settings, user: User, case_id: str, body: AlertIn
+) -> tuple[Incident, list[FootageRequest], Case, bool]:
+    """The alert's rows in one short transaction, then its `request_created` entries (a thread:
+    never on the event loop). Returns whether there is a workflow to start."""
+    with session_scope(engine) as session:
+        case = case_svc.get_case_for_write(session=session, user=user, case_id=case_id)
+        incident, reqs = svc.create_alert(
+            session=session,
+            user=user,
+            case=case,
+            lat=body.lat,
+            lon=body.lon,
+            radius_m=body.radius_m,
+            window_start=body.window_start,
+            window_end=body.window_end,
+            description=body.description,
+            limits=svc.AlertLimits(settings.max_radius_m, settings.max_window_s),
+        )
+        new = [r for r in reqs if r.incident_id == incident.id]
+        if not new:
+            incident.dispatched_at = utcnow()  # nothing to start
+            session.add(incident)
+        cameras = {c.id: c for c in svc.cameras_of(session=session, camera_ids={r.camera_id for r in new})}
+    ledger.append(
         [
             (
                 f"{r.id}:request_created",
@@ -152,32 +166,34 @@ async def start_alert(
                 ),
             )
             for r in new
-        ],
+        ]
     )
-    if new:
+    return incident, reqs, case, bool(new)
+
+
+async def start_alert(
+    request: Request, settings: Settings, user: User, case_id: str, body: AlertIn
+) -> AlertResult:
+    """Record the alert and its requests with their `request_created` entries, then start the
+    incident's workflow (activities/relay.py: the outbox). The workflow service not answering within
+    the RPC timeout leaves the alert queued for the relay, never half done. Shared by the JSON API
+    and the console's alert form."""
+    engine: Engine = request.app.state.engine
+    incident, reqs, case, startable = await asyncio.to_thread(
+        _record_alert, engine, _ledger(request), settings, user, case_id, body
+    )
+    if not startable:
+        return AlertResult(incident, reqs, queued=False)
+    try:
         client = await temporal_client(request)
-        await client.start_workflow(
-            IncidentWorkflow.run,
-            IncidentInput(
-                incident_id=incident.id,
-                case_id=case.id,
-                agency=case.agency,
-                consent_ttl_s=settings.consent_ttl_s,
-                reminders_s=list(settings.reminders_s),
-                heartbeat_s=settings.activity_heartbeat_s,
-                pull=PullPolicy(
-                    max_attempts=settings.pull_max_attempts,
-                    retry_interval_s=settings.pull_retry_interval_s,
-                    timeout_s=settings.pull_timeout_s,
-                ),
-            ),
-            id=incident_workflow_id(incident.id),
-            task_queue=settings.task_queue,
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(CASE_ID, case.id), SearchAttributePair(AGENCY, case.agency)]
-            ),
+        await relay.start_incident(
+            client, settings, incident_id=incident.id, case_id=case.id, agency=case.agency
         )
-    return incident, reqs
+    except (RPCError, RuntimeError, TimeoutError, ServiceUnavailable) as exc:
+        log.warning("alert %s queued: the workflow service did not answer (%s)", incident.id, exc)
+        return AlertResult(incident, reqs, queued=True)
+    await asyncio.to_thread(relay.mark_dispatched, engine, incident.id)
+    return AlertResult(incident, reqs, queued=False)
 
 
 @router.get("/cases/{case_id}/requests", response_model=list[RequestListItem])

@@ -7,6 +7,7 @@ call (unknown: 403; request ended or expired: 410).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,23 +16,23 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.service import RPCError
 
 from api.deps import SettingsDep, get_engine, require_json
 from api.schemas import DecisionIn, FileOut
-from api.temporal import temporal_client, update_error
+from api.temporal import run_update, temporal_client
 from custody import localtime
+from custody.db import write_scope
 from custody.errors import (
     BadRequest,
     Conflict,
     CustodyError,
     PayloadTooLarge,
+    ServiceUnavailable,
     Unprocessable,
     UnsupportedMediaType,
 )
-from custody.ledger.entries import CustodyEvent, EventType, file_facts
 from custody.ledger.store import Ledger
 from custody.media import (
     ACCEPTED_TYPES,
@@ -41,11 +42,21 @@ from custody.media import (
     size_words,
     sniff_video,
 )
-from custody.models import Agency, Camera, Case, FootageRequest, RequestStatus, new_id
+from custody.models import (
+    Agency,
+    Camera,
+    Case,
+    Evidence,
+    FootageRequest,
+    RequestStatus,
+    Upload,
+    UploadState,
+    new_id,
+)
 from custody.services import requests as svc
+from custody.services import uploads
 from custody.timeutil import rfc3339
-from storage.evidence import MultipartWriter, object_key
-from storage.s3 import make_client
+from storage.evidence import EvidenceStore, MultipartWriter, object_key
 from workflows.requests import ActorInput, DecisionInput, request_workflow_id
 
 router = APIRouter(tags=["consent"])
@@ -121,11 +132,7 @@ async def consent_page(token: str, request: Request, engine: EngineDep, settings
 async def _update(request: Request, req: FootageRequest, name: str, arg: Any) -> str:
     client = await temporal_client(request)
     handle = client.get_workflow_handle(request_workflow_id(req.id))
-    try:
-        result: str = await handle.execute_update(name, arg, result_type=str)
-    except (WorkflowUpdateFailedError, RPCError) as exc:
-        raise update_error(exc) from exc
-    return result
+    return await run_update(request, handle, name, arg)
 
 
 @router.post("/consent/{token}/decision", dependencies=[Depends(require_json)])
@@ -149,11 +156,10 @@ async def upload(
 ) -> FileOut:
     """Stream one file into the evidence store, hashing it on the way. Nothing is stored unless the
     whole file arrives, is a video, fits the limit, and matches `X-Content-SHA256` when given."""
-    req, token_id, case, _ = await asyncio.to_thread(_open, engine, token)
-    if req.status != RequestStatus.consented:
-        raise Conflict(f"Files can be sent only after consenting; this request is {req.status}.")
-    if req.files_complete:
-        raise Conflict("You already sent every file for this request; nothing more is needed.")
+    req, token_id, _, _ = await asyncio.to_thread(_open, engine, token)
+    refusal = uploads.takes_files(req)
+    if refusal is not None:
+        raise Conflict(refusal)
     problem = check_filename(filename)
     if problem:
         raise Unprocessable(
@@ -165,18 +171,20 @@ async def upload(
     limit = settings.max_file_bytes
     if content_length is not None and content_length > limit:
         raise PayloadTooLarge(f"The file is {content_length} bytes; the limit is {limit} bytes.")
+    store: EvidenceStore = request.app.state.store
+    if content_length is not None:
+        store.check_room(content_length)
     declared = request.headers.get("content-type", "application/octet-stream")
 
     evidence_id = new_id()
     key = object_key(case_id=req.case_id, request_id=req.id, evidence_id=evidence_id)
-    s3 = make_client(settings)
     writer: MultipartWriter | None = None
     head = bytearray()
     pending: asyncio.Task[None] | None = None
-    sniffed = ""
+    loop = asyncio.get_running_loop()
+    beat_at = loop.time()
 
     async def open_writer() -> MultipartWriter:
-        nonlocal sniffed
         found = sniff_video(bytes(head[:SNIFF_BYTES]))
         if found is None:
             raise UnsupportedMediaType(
@@ -184,15 +192,27 @@ async def upload(
             )
         if not declared_matches(declared, found):
             raise UnsupportedMediaType(f"The file was sent as {declared!r} but its content is {found}.")
-        sniffed = found
-        return await asyncio.to_thread(MultipartWriter, s3, settings.s3_bucket, key, found)
+        opened = await store.run(MultipartWriter, store.client, settings.s3_bucket, key, found)
+        row = Upload(
+            id=evidence_id, request_id=req.id, filename=filename, object_key=key,
+            upload_id=opened.upload_id, content_type=found, actor=token_id, state=UploadState.streaming,
+        )  # fmt: skip
+        try:
+            await asyncio.to_thread(uploads.begin, engine=engine, upload=row)
+        except BaseException:
+            await store.run(opened.abort)
+            raise
+        return opened
 
     async def ship(part: bytes) -> None:
-        nonlocal pending
+        nonlocal pending, beat_at
         if pending is not None:
             await pending
         assert writer is not None
-        pending = asyncio.create_task(asyncio.to_thread(writer.upload_part, part))
+        pending = asyncio.create_task(store.run(writer.upload_part, part))
+        if loop.time() - beat_at >= settings.upload_heartbeat_s:
+            beat_at = loop.time()
+            await asyncio.to_thread(uploads.heartbeat, engine=engine, upload_id=evidence_id)
 
     try:
         async for chunk in request.stream():
@@ -228,74 +248,89 @@ async def upload(
             await ship(rest)
         if pending is not None:
             await pending
-        stored = await asyncio.to_thread(writer.complete)
-    except BaseException:
+        await asyncio.to_thread(
+            uploads.completing, engine=engine, upload_id=evidence_id, size=writer.size, sha256=digest
+        )
+    except BaseException as exc:
         if pending is not None:
             pending.cancel()
         if writer is not None:
-            await asyncio.to_thread(writer.abort)
-        raise
+            with contextlib.suppress(Exception):  # the sweeper aborts what this could not
+                await store.run(writer.abort)
+                await asyncio.to_thread(
+                    uploads.aborted, engine=engine, upload_id=evidence_id, detail=_why_aborted(exc)
+                )
+        raise store.explain(exc) from exc
+    try:
+        stored = await store.run(writer.complete)
+    except Exception as exc:  # the object may or may not exist now: the sweeper settles it
+        raise store.explain(exc) from exc
+    ev = await _record(request, evidence_id, stored.version_id)
+    return FileOut(file_id=ev.id, sha256=ev.sha256, size=ev.size)
 
-    def record() -> None:
-        with Session(engine, expire_on_commit=False) as session:
-            fresh = svc.load_request(session=session, request_id=req.id)
-            svc.add_evidence(
-                session=session,
-                req=fresh,
-                evidence_id=evidence_id,
-                filename=filename,
-                object_key=stored.key,
-                version_id=stored.version_id,
-                size=stored.size,
-                sha256=stored.sha256,
-                content_type=sniffed,
+
+def _why_aborted(exc: BaseException) -> str:
+    if isinstance(exc, CustodyError):
+        return f"refused: {exc.message}"
+    return f"the upload stopped before the whole file arrived ({type(exc).__name__}); nothing was kept"
+
+
+async def _record(request: Request, evidence_id: str, version_id: str | None) -> Evidence:
+    """Make the stored object evidence, trying a few times over ~10 s (a busy database); if that still
+    fails the object is safe and named by its upload row, and the worker's sweeper records it."""
+    engine: Engine = request.app.state.engine
+    delay = 0.5
+    for attempt in range(4):
+        try:
+            return await asyncio.to_thread(
+                uploads.record,
+                engine=engine,
+                ledger=_ledger(request),
+                upload_id=evidence_id,
+                version_id=version_id,
             )
-            session.commit()
-
-    await asyncio.to_thread(record)
-    await asyncio.to_thread(
-        _ledger(request).record,
-        CustodyEvent(
-            EventType.file_received,
-            actor=token_id,
-            agency=case.agency,
-            case_id=req.case_id,
-            request_id=req.id,
-            evidence_id=evidence_id,
-            sha256=stored.sha256,
-            detail=f"{stored.size} bytes, {sniffed}, uploaded by the owner",
-            facts=file_facts(
-                filename=filename, size=stored.size, content_type=sniffed, camera_id=req.camera_id
-            ),
-        ),
-        idempotency_key=f"{evidence_id}:received",
+        except (SQLAlchemyError, OSError):
+            if attempt == 3:
+                break
+            await asyncio.sleep(delay)
+            delay *= 2
+    raise ServiceUnavailable(
+        "Your file arrived and is stored safely, but custody could not finish recording it yet; it "
+        "will within a few minutes. You do not need to send it again.",
+        retry_after_s=60,
+        code="recording_delayed",
     )
-    return FileOut(file_id=evidence_id, sha256=stored.sha256, size=stored.size)
 
 
 @router.post("/consent/{token}/complete", status_code=202)
 async def complete(token: str, request: Request, engine: EngineDep) -> dict[str, str]:
     """The owner has sent every file: verification and attachment follow."""
 
+    stale_s: float = request.app.state.settings.upload_stale_s
+
     def mark() -> tuple[FootageRequest, str]:
-        with Session(engine, expire_on_commit=False) as session:
+        # Under the write lock with the request row locked: an upload cannot start or land between
+        # the check that none is arriving and the mark (custody/services/uploads.py).
+        with write_scope(engine) as session:
             req, token_id = svc.request_for_token(session=session, raw=token)
+            req = uploads.lock_request(session, req.id)
+            refusal = uploads.complete_refusal(session=session, request_id=req.id, stale_s=stale_s)
+            if refusal is not None:
+                raise Conflict(refusal, code="upload_in_progress")
             svc.mark_files_complete(session=session, req=req)
-            session.commit()
             return req, token_id
 
     def unmark() -> None:
-        with Session(engine) as session:
-            row = session.get(FootageRequest, req.id)
-            if row is not None:
+        with write_scope(engine) as session:
+            row = uploads.lock_request(session, req.id)
+            if row.status == RequestStatus.consented:
                 row.files_complete = False
                 session.add(row)
-                session.commit()
 
     req, token_id = await asyncio.to_thread(mark)
     try:
         status = await _update(request, req, "complete", ActorInput(token_id))
     except CustodyError:
-        await asyncio.to_thread(unmark)  # the workflow refused: the owner may still send files
+        await asyncio.to_thread(unmark)  # the workflow refused or is down: the owner may try again
         raise
     return {"status": status}

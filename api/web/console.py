@@ -312,7 +312,6 @@ async def post_alert(
     form = await checked_form(request, web)
     try:
         _writer(user, "send alerts")
-        case = case_svc.get_case_for_write(session=session, user=user, case_id=case_id)
         try:
             body = AlertIn(
                 lat=_number(form.get("lat", ""), "Latitude"),
@@ -324,7 +323,7 @@ async def post_alert(
             )
         except ValidationError as exc:
             raise Unprocessable("; ".join(str(e["msg"]) for e in exc.errors())) from exc
-        _, reqs = await case_routes.start_alert(request, session, settings, user, case, body)
+        reqs = (await case_routes.start_alert(request, settings, user, case_id, body)).requests
     except CustodyError as exc:
         session.rollback()
         choices = {exc.name: exc.choices} if isinstance(exc, RepeatedTime) else {}
