@@ -58,16 +58,22 @@ async def start_incident(
 ) -> None:
     """Start one alert's workflow (already started counts as started). Raises when the workflow
     service does not answer within `CUSTODY_TEMPORAL_RPC_TIMEOUT_S`."""
+    timeout = settings.temporal_rpc_timeout_s
     with contextlib.suppress(WorkflowAlreadyStartedError):
-        await client.start_workflow(
-            IncidentWorkflow.run,
-            incident_input(settings, incident_id=incident_id, case_id=case_id, agency=agency),
-            id=incident_workflow_id(incident_id),
-            task_queue=settings.task_queue,
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(CASE_ID, case_id), SearchAttributePair(AGENCY, agency)]
+        # wait_for as well as rpc_timeout: a client whose connection is not up yet (lazy, or lost)
+        # waits on connecting, which the RPC timeout does not bound.
+        await asyncio.wait_for(
+            client.start_workflow(
+                IncidentWorkflow.run,
+                incident_input(settings, incident_id=incident_id, case_id=case_id, agency=agency),
+                id=incident_workflow_id(incident_id),
+                task_queue=settings.task_queue,
+                search_attributes=TypedSearchAttributes(
+                    [SearchAttributePair(CASE_ID, case_id), SearchAttributePair(AGENCY, agency)]
+                ),
+                rpc_timeout=timedelta(seconds=timeout),
             ),
-            rpc_timeout=timedelta(seconds=settings.temporal_rpc_timeout_s),
+            timeout=timeout + 0.5,
         )
 
 

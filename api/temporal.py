@@ -94,8 +94,10 @@ async def run_update(request: Request, handle: WorkflowHandle[Any, Any], update:
     """Execute a workflow update within the RPC timeout; errors mapped by `update_error`."""
     settings: Settings = request.app.state.settings
     try:
-        result: str = await handle.execute_update(
-            update, arg, result_type=str, rpc_timeout=timedelta(seconds=settings.temporal_update_timeout_s)
+        timeout = settings.temporal_update_timeout_s
+        result: str = await asyncio.wait_for(  # also bounds connecting, which rpc_timeout does not
+            handle.execute_update(update, arg, result_type=str, rpc_timeout=timedelta(seconds=timeout)),
+            timeout=timeout + 0.5,
         )
     except (
         WorkflowUpdateFailedError,

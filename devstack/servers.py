@@ -68,11 +68,23 @@ class S3Identity:
     secret_key: str
 
 
-def seaweed_child(*, s3_port: int, data_dir: Path, identity: S3Identity, log: Path) -> Child:
+def seaweed_child(
+    *,
+    s3_port: int,
+    data_dir: Path,
+    identity: S3Identity,
+    log: Path,
+    volume_size_mb: int = 1024,
+    min_free_mb: int = 512,
+) -> Child:
     """SeaweedFS master, volume, filer and S3 gateway in one process, on 127.0.0.1 only.
 
     Its internal ports (each also taking port+10000 for gRPC) are picked free at every start; the data
-    in `data_dir` does not depend on them.
+    in `data_dir` does not depend on them. Sized for real use: volumes of `volume_size_mb`
+    (CUSTODY_S3_VOLUME_SIZE_MB) and as many as the disk holds (`-volume.max=0`: free space divided by
+    the volume size), keeping `min_free_mb` free (CUSTODY_S3_MIN_FREE_MB); SeaweedFS's default of 8
+    volumes stopped storing evidence at about 1 GB. The API refuses an upload that would eat into
+    that reserve with 507 before storing anything (storage/evidence.py).
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir.parent / "identities.json"
@@ -95,7 +107,8 @@ def seaweed_child(*, s3_port: int, data_dir: Path, identity: S3Identity, log: Pa
         bin_path("weed"), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data_dir}",
         f"-master.port={master}", f"-volume.port={volume}", f"-filer.port={filer}",
         "-s3", f"-s3.port={s3_port}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-        f"-s3.config={config}", "-master.telemetry=false", "-master.volumeSizeLimitMB=1024",
+        f"-s3.config={config}", "-master.telemetry=false", f"-master.volumeSizeLimitMB={volume_size_mb}",
+        "-volume.max=0", f"-volume.minFreeSpace={f'{min_free_mb}MiB' if min_free_mb else '1'}",
     ]  # fmt: skip
     return Child("seaweedfs", argv, log, stop_grace_s=3)
 

@@ -16,6 +16,7 @@ from api.schemas import ComponentHealth, HealthOut
 from api.temporal import temporal_client
 from custody.health import check_db, check_smtp
 from custody.settings import Settings
+from storage.evidence import EvidenceStore
 from storage.s3 import check as check_s3
 
 router = APIRouter(tags=["health"])
@@ -43,6 +44,20 @@ def _s3_probe_client(settings: Settings) -> Minio:
     )
 
 
+def _s3(request: Request, settings: Settings) -> str:
+    """The bucket answers, and (when custody runs the store) how much room is left for evidence;
+    below the reserve uploads get 507, so /health says so too."""
+    detail = check_s3(_s3_probe_client(settings), bucket=settings.s3_bucket)
+    store: EvidenceStore = request.app.state.store
+    free = store.free_bytes()
+    if free is None:
+        return detail
+    room = (free - store.min_free_bytes) / 2**30
+    if room <= 0:
+        raise OSError(f"the evidence store is full: {free / 2**30:.1f} GiB free, all of it kept in reserve")
+    return f"{detail}; {room:.1f} GiB free for evidence"
+
+
 @router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
 async def health(request: Request) -> JSONResponse:
     settings: Settings = request.app.state.settings
@@ -50,7 +65,7 @@ async def health(request: Request) -> JSONResponse:
     probes: dict[str, Callable[[], Awaitable[str]]] = {
         "db": lambda: asyncio.to_thread(check_db, engine),
         "temporal": lambda: _temporal(request, settings),
-        "s3": lambda: asyncio.to_thread(check_s3, _s3_probe_client(settings), bucket=settings.s3_bucket),
+        "s3": lambda: asyncio.to_thread(_s3, request, settings),
         "smtp": lambda: asyncio.to_thread(check_smtp, settings.smtp_host, settings.smtp_port),
     }
 
