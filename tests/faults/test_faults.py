@@ -383,6 +383,119 @@ def test_full_store_answers_507_at_once(faults: FaultStack) -> None:
     assert faults.scalar("SELECT count(*) FROM uploads WHERE request_id = :r", r=request_id) == 0
 
 
+pytestmark = pytest.mark.timeout(240)
+
+
+# --- the workflow service down for owners' steps, the worker killed mid-verification ---------------
+
+
+def test_complete_while_temporal_paused_answers_503_and_can_be_sent_again(faults: FaultStack) -> None:
+    with faults.client() as c:
+        _, request_id, token = faults.consented_request(c, _lat(9))
+        up = c.put(
+            f"/consent/{token}/files/clip.mp4",
+            content=video_bytes(200_000),
+            headers={"Content-Type": "video/mp4"},
+        )
+        assert up.status_code == 201, up.text
+        with faults.paused("temporal"):
+            started = time.monotonic()
+            r = c.post(f"/consent/{token}/complete")
+            took = time.monotonic() - started
+        assert r.status_code == 503, r.text
+        assert r.headers["Retry-After"] and took < 10, took
+        assert faults.scalar("SELECT files_complete FROM footage_requests WHERE id = :r", r=request_id) in (
+            0,
+            False,
+        )
+        again = c.post(f"/consent/{token}/complete")  # the owner presses Done again: it goes through
+        assert again.status_code == 202, again.text
+        wait_for("attached", lambda: faults.status(c, request_id) == "attached", 60)
+        types = _ledger_types(faults, request_id)
+        assert types["file_verified"] == 1 and types["evidence_attached"] == 1
+
+
+def _pending_activity(faults: FaultStack, request_id: str, name: str) -> bool:
+    """Whether the request's workflow has `name` started on a worker (the stage, read from Temporal)."""
+    from temporalio.client import Client
+
+    async def look() -> bool:
+        client = await Client.connect(faults.settings.temporal_address)
+        desc = await client.get_workflow_handle(f"request-{request_id}").describe()
+        return any(
+            p.activity_type.name == name and p.state == 2  # PENDING_ACTIVITY_STATE_STARTED
+            for p in desc.raw_description.pending_activities
+        )
+
+    import asyncio
+
+    return asyncio.run(look())
+
+
+def test_worker_killed_while_verifying_attaches_once(faults: FaultStack) -> None:
+    with faults.client() as c:
+        _, request_id, token = faults.consented_request(c, _lat(10))
+        up = c.put(
+            f"/consent/{token}/files/clip.mp4",
+            content=video_bytes(2 * MiB, seed=10),
+            headers={"Content-Type": "video/mp4"},
+        )
+        assert up.status_code == 201, up.text
+        assert faults.worker is not None
+        with faults.paused("s3"):  # verification re-reads the file from S3: it waits there
+            assert c.post(f"/consent/{token}/complete").status_code == 202
+            wait_for(
+                "verification under way", lambda: _pending_activity(faults, request_id, "verify_files"), 30
+            )
+            faults.worker.kill9()
+        faults.start_worker()
+        wait_for("attached after the crash", lambda: faults.status(c, request_id) == "attached", 90)
+        types = _ledger_types(faults, request_id)
+        for kind in (
+            "file_received",
+            "file_verified",
+            "evidence_attached",
+            "consent_given",
+            "owner_notified",
+        ):
+            assert types[kind] == 1, (kind, types)
+        assert faults.scalar("SELECT count(*) FROM evidence WHERE request_id = :r", r=request_id) == 1
+
+
+def test_twelve_clients_writing_with_the_worker_never_see_locked(faults: FaultStack) -> None:
+    """Owners, cameras, cases and alerts from 12 clients at once while the worker writes notices and
+    ledger entries for each alert: every write answers 2xx (SQLite's one writer is never held long)."""
+    headers = faults.staff()
+
+    def client_run(i: int) -> list[int]:
+        codes: list[int] = []
+        with faults.client() as c:
+            lat = 39.50 + i * 0.01
+            email = f"load-{i}-{time.monotonic_ns()}@example.org"
+            o = c.post("/owners", json={"name": f"Load {i}", "email": email}, headers=headers)
+            codes.append(o.status_code)
+            cam = c.post(
+                "/cameras",
+                json={
+                    "owner_id": o.json()["id"],
+                    "label": f"Load {i}",
+                    "lat": lat,
+                    "lon": -77.3,
+                    "kind": "registered",
+                },
+                headers=headers,
+            )
+            codes.append(cam.status_code)
+            case = c.post("/cases", json={"title": f"Load {i}"}, headers=headers)
+            codes.append(case.status_code)
+            codes.append(faults.alert(c, case.json()["id"], lat, -77.3).status_code)
+        return codes
+
+    with ThreadPoolExecutor(12) as pool:
+        codes = Counter(code for run in pool.map(client_run, range(12)) for code in run)
+    assert set(codes) <= {201, 202}, codes
+
+
 # --- afterwards -----------------------------------------------------------------------------------
 
 
@@ -397,6 +510,3 @@ def test_after_every_fault_the_ledger_verifies_and_nothing_is_orphaned(
     live = faults.scalar("SELECT count(*) FROM uploads WHERE state IN ('streaming', 'completing')")
     assert live == 0
     print(f"fault suite: ledger of {size} entries verifies; 0 alerts lost, 0 orphans, 0 live uploads")
-
-
-pytestmark = pytest.mark.timeout(240)
