@@ -323,7 +323,7 @@ async def post_alert(
             )
         except ValidationError as exc:
             raise Unprocessable("; ".join(str(e["msg"]) for e in exc.errors())) from exc
-        reqs = (await case_routes.start_alert(request, settings, user, case_id, body)).requests
+        sent = await case_routes.start_alert(request, settings, user, case_id, body)
     except CustodyError as exc:
         session.rollback()
         choices = {exc.name: exc.choices} if isinstance(exc, RepeatedTime) else {}
@@ -337,7 +337,8 @@ async def post_alert(
             alert_form=form,
             zone_choices=choices,
         )
-    return redirect(f"/console/cases/{case_id}?notice=alert-{len(reqs)}#requests")
+    kind = "queued" if sent.queued else "alert"
+    return redirect(f"/console/cases/{case_id}?notice={kind}-{len(sent.requests)}#requests")
 
 
 @router.get("/console/cameras.json")
