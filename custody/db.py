@@ -34,13 +34,16 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def create_db_engine(url: str, *, pool_size: int = 20, pool_timeout_s: float = 5.0) -> Engine:
+def create_db_engine(
+    url: str, *, pool_size: int = 20, max_overflow: int | None = None, pool_timeout_s: float = 5.0
+) -> Engine:
     """The one engine of a process. The pool holds as many connections as the threads that use them
     (the API's thread pool, the worker's activity threads), and a caller that still finds none free
     waits `pool_timeout_s`, not half a minute: the API answers 503 with Retry-After instead of
     holding its client (api/errors.py maps sqlalchemy's pool TimeoutError)."""
     url = normalise_url(url)
-    pool = {"pool_size": pool_size, "max_overflow": pool_size, "pool_timeout": pool_timeout_s}
+    overflow = pool_size if max_overflow is None else max_overflow
+    pool = {"pool_size": pool_size, "max_overflow": overflow, "pool_timeout": pool_timeout_s}
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
@@ -80,11 +83,14 @@ def create_db_engine(url: str, *, pool_size: int = 20, pool_timeout_s: float = 5
 
 
 def engine_for(settings: Settings, *, threads: int = 0) -> Engine:
-    """The engine of a process with `threads` threads that may each hold a connection at once."""
+    """The engine of a process with `threads` threads that may each hold a connection at once (the
+    worker's activity threads): one connection each, plus a few for its background loops."""
+    if threads:
+        return create_db_engine(
+            settings.db_url, pool_size=threads, max_overflow=8, pool_timeout_s=settings.db_pool_timeout_s
+        )
     return create_db_engine(
-        settings.db_url,
-        pool_size=max(settings.db_pool_size, threads),
-        pool_timeout_s=settings.db_pool_timeout_s,
+        settings.db_url, pool_size=settings.db_pool_size, pool_timeout_s=settings.db_pool_timeout_s
     )
 
 
