@@ -9,6 +9,7 @@ Video bytes never pass through Temporal: only ids and object keys do.
 from __future__ import annotations
 
 import html
+import smtplib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -178,7 +179,20 @@ class RequestActivities:
                 reminder=notice.number,
             )
             request_id = to.req.id
-        return self._send_once(key, request_id, msg_in)
+        try:
+            return self._send_once(key, request_id, msg_in)
+        except (OSError, smtplib.SMTPException) as exc:
+            if activity.in_activity() and activity.info().attempt >= 3:
+                # Visible to the investigator: the owner has not been asked yet, and why.
+                with session_scope(self.engine) as session:
+                    svc.note(
+                        session=session,
+                        request_id=request_id,
+                        key=f"notice-{notice.number}-delayed",
+                        detail="the email to the owner could not be sent yet (the mail server is not "
+                        f"answering: {type(exc).__name__}); custody keeps trying until the request expires",
+                    )
+            raise
 
     @activity.defn(name="send_cancel_notice")
     def send_cancel_notice(self, ref: RequestInputRef) -> str:

@@ -245,12 +245,39 @@ class FootageRequestWorkflow(_RequestBase):
         self.inp = inp
         start = workflow.now()
         expires_at = start + timedelta(seconds=inp.consent_ttl_s)
-        await workflow.execute_activity_method(
-            RequestActivities.send_notice,
-            NoticeInput(inp.request_id, expires_at.isoformat(), 0),
-            start_to_close_timeout=QUICK_TIMEOUT,
-            retry_policy=QUICK_RETRY,
-        )
+        if workflow.patched("bounded-first-notice"):
+            # The first notice is retried while the mail server is down, but never past the request's
+            # expiry, and a cancel does not wait for it (workflows started before this ran the
+            # plain call below; `patched` keeps their replay deterministic).
+            notice = workflow.start_activity_method(
+                RequestActivities.send_notice,
+                NoticeInput(inp.request_id, expires_at.isoformat(), 0),
+                start_to_close_timeout=QUICK_TIMEOUT,
+                schedule_to_close_timeout=timedelta(seconds=inp.consent_ttl_s),
+                retry_policy=QUICK_RETRY,
+            )
+            await workflow.wait_condition(lambda: notice.done() or self.cancel_by is not None)
+            if not notice.done():
+                notice.cancel()
+                return await self._cancelled()
+            try:
+                await notice
+            except ActivityError as err:
+                why = str(err.cause) if err.cause is not None else str(err)
+                await self._step(
+                    "expired",
+                    "expired",
+                    "request_expired",
+                    f"the owner could not be emailed before the request expired ({why[:200]})",
+                )
+                return "expired"
+        else:
+            await workflow.execute_activity_method(
+                RequestActivities.send_notice,
+                NoticeInput(inp.request_id, expires_at.isoformat(), 0),
+                start_to_close_timeout=QUICK_TIMEOUT,
+                retry_policy=QUICK_RETRY,
+            )
         await self._step("notified", "notified", "owner_notified", "consent link emailed to the owner")
 
         # Wait for the owner, with a durable timer per reminder and one for expiry.

@@ -496,6 +496,36 @@ def test_twelve_clients_writing_with_the_worker_never_see_locked(faults: FaultSt
     assert set(codes) <= {201, 202}, codes
 
 
+def test_mail_server_down_is_visible_and_a_cancel_does_not_wait_for_it(faults: FaultStack) -> None:
+    with faults.client() as c:
+        _, email = faults.camera(c, _lat(11), -77.3)
+        case_id = faults.case(c)
+        with faults.paused("smtp"):
+            r = faults.alert(c, case_id, _lat(11), -77.3)
+            assert r.status_code == 202, r.text
+            request_id = r.json()["requests"][0]["id"]
+
+            def history() -> list[str]:
+                got = c.get(f"/requests/{request_id}", headers=faults.staff()).json()["history"]
+                return [h["detail"] for h in got]
+
+            wait_for(
+                "the investigator sees the notice is not out yet",
+                lambda: any("could not be sent yet" in d for d in history()),
+                60,
+            )
+            started = time.monotonic()
+            cancel = c.post(f"/requests/{request_id}/cancel", json={}, headers=faults.staff())
+            assert cancel.status_code == 200, cancel.text
+            assert cancel.json()["status"] == "cancelled" and time.monotonic() - started < 10
+        time.sleep(2)  # an attempt that was mid-send when the server came back may still deliver
+        msgs = messages_to(faults.home / "mail", email)
+        assert len(msgs) <= 1
+        if msgs:  # its link no longer opens anything
+            token = faults.token_for(email)
+            assert c.get(f"/consent/{token}", headers={"Accept": "application/json"}).status_code == 410
+
+
 # --- afterwards -----------------------------------------------------------------------------------
 
 
