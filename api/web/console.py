@@ -4,6 +4,7 @@ route functions) as the JSON API, so the browser and the API cannot drift apart.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -81,7 +82,8 @@ async def login(request: Request, session: SessionDep, settings: SettingsDep) ->
     form_token(request)
     next_path = safe_next(form.get("next"), "/console")
     try:
-        user = authenticate(
+        user = await asyncio.to_thread(  # argon2 and the database, off the event loop
+            authenticate,
             session=session,
             username=form.get("username", ""),
             password=form.get("password", ""),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import smtplib
 from collections.abc import Callable
 from typing import Any
 
@@ -80,12 +81,14 @@ async def _send(settings: Settings, mail: res.Mail) -> None:
     )
     try:
         await asyncio.to_thread(
-            send_message, SmtpConfig(settings.smtp_host, settings.smtp_port, settings.smtp_from), msg
+            send_message,
+            SmtpConfig(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_timeout_s),
+            msg,
         )
-    except OSError as exc:
+    except (OSError, smtplib.SMTPException) as exc:
         raise ServiceUnavailable(
-            "We could not send the email just now (mail server unreachable); nothing was saved. "
-            "Try again in a minute."
+            "We could not send the email just now (the mail server is not answering). Try again in a "
+            "minute; the link you then get is the one that works."
         ) from exc
 
 
@@ -146,10 +149,18 @@ async def _throttled_mail(
     email: str,
     make: Callable[[Session], res.Mail | None],
 ) -> None:
-    """Count the attempt (kept even if the rest fails), then make and send the link, if any."""
-    res.throttle(session=session, email=email, client=_client(request), limits=_limits(settings))
-    session.commit()
-    mail = make(session)
+    """Count the attempt (kept even if the rest fails), then make the link (committed: no database
+    transaction is held while the mail server is talked to), then send it, if any. A send that fails
+    leaves an unused link behind; asking again issues a fresh one."""
+
+    def prepare() -> res.Mail | None:
+        res.throttle(session=session, email=email, client=_client(request), limits=_limits(settings))
+        session.commit()
+        made = make(session)
+        session.commit()
+        return made
+
+    mail = await asyncio.to_thread(prepare)
     if mail is not None:
         await _send(settings, mail)
 
