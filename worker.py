@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.requests import RequestActivities
+from custody import redact
 from custody.db import create_db_engine, migrate
 from custody.ledger.service import ledger_for, run_checkpointer
 from custody.settings import Settings, load_settings
@@ -61,6 +62,7 @@ def build_worker(client: Client, settings: Settings, engine: Engine | None = Non
 
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    redact.install()  # no consent token, sign-in link or key in the worker's log
     settings = load_settings()
     client = await connect(settings)
     engine = create_db_engine(settings.db_url)

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from custody.errors import CustodyError, TooManyRequests, Unauthenticated
 
@@ -70,6 +71,18 @@ def install_error_handlers(app: FastAPI) -> None:
             if is_html_path(request.url.path):
                 return error_page(request, 404, code, "There is no such page. Check the address.")
         return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+        """The client hung up, or its body stopped arriving (api/bodytimeout.py answered 408 and hung
+        up for it): nobody reads this answer, and it is not a fault of custody's to log as one."""
+        log.info("the client went away during %s %s", request.method, request.url.path)
+        return JSONResponse(
+            error_body(
+                "client_disconnected", "The connection closed before the request arrived; send it again."
+            ),
+            status_code=400,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
