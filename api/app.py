@@ -103,6 +103,7 @@ class CustodyAPI(FastAPI):
 
 
 def app() -> FastAPI:
-    """uvicorn factory: `uvicorn --factory api.app:app`."""
+    """uvicorn factory: `uvicorn --factory api.app:app`. Serve with `python -m api.serve` instead: bare
+    uvicorn believes X-Forwarded-For from 127.0.0.1 and has no header deadline (api/serve.py)."""
     logging.basicConfig(level=logging.INFO)
     return create_app(load_settings())  # installs the log redaction on the handler just made

@@ -184,15 +184,24 @@ def test_every_kind_of_answer_has_nosniff_and_pages_have_csp_and_frame_denial(si
     assert "style-src 'self';" in answers["docs"].headers["content-security-policy"]
 
 
-def test_hsts_when_the_public_url_is_https(stack: Stack, tmp_path: Path) -> None:
+def test_hsts_when_the_public_url_is_https_and_headers_on_unhandled_errors(
+    stack: Stack, tmp_path: Path
+) -> None:
     settings = stack.settings(
         database_url=f"sqlite:///{tmp_path / 'custody.db'}", public_url="https://custody.example.org"
     )
-    with TestClient(create_app(settings)) as client:
-        for path in ("/health", "/static/consent.css", "/no-such-route", "/login"):
+    app = create_app(settings)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("a bug")  # answered 500 by Starlette outside the user middleware
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for path in ("/health", "/static/consent.css", "/no-such-route", "/login", "/boom"):
             resp = client.get(path)
             assert resp.headers.get("strict-transport-security", "").startswith("max-age="), path
-            assert resp.headers["x-content-type-options"] == "nosniff"
+            assert resp.headers["x-content-type-options"] == "nosniff", path
+        assert client.get("/boom").status_code == 500
 
 
 # --- no secret in the log --------------------------------------------------------------------------
