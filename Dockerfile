@@ -15,4 +15,6 @@ COPY worker.py ./
 RUN pip install --no-cache-dir . && useradd --system --uid 10001 custody
 USER custody
 EXPOSE 8000
-CMD ["uvicorn", "--factory", "api.app:app", "--host", "0.0.0.0", "--port", "8000"]
+# api.serve, not bare uvicorn: forwarded headers only from CUSTODY_TRUSTED_PROXIES, header and body
+# deadlines, tokens redacted from the logs (README, "Serving the API safely").
+CMD ["python", "-m", "api.serve", "--host", "0.0.0.0", "--port", "8000"]

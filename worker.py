@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 
 from activities.maintenance import run_maintenance
 from activities.requests import RequestActivities
+from custody import redact
 from custody.db import engine_for, migrate
 from custody.ledger.service import ledger_for, run_checkpointer
 from custody.settings import Settings, load_settings
@@ -63,6 +64,7 @@ def build_worker(client: Client, settings: Settings, engine: Engine | None = Non
 
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    redact.install()  # no consent token, sign-in link or key in the worker's log
     settings = load_settings()
     client = await connect(settings)
     engine = engine_for(settings, threads=ACTIVITY_THREADS)

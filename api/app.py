@@ -5,22 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
+from api.bodytimeout import BodyReadTimeout
 from api.errors import install_error_handlers
+from api.headers import SecurityHeaders, content_security_policy
 from api.openapi import install_docs
 from api.routes import auth, cases, consent, health, ledger, registry, reports, shares
 from api.web import admin as web_admin
 from api.web import audit as web_audit
 from api.web import console as web_console
 from api.web import resident as web_resident
-from api.web.render import is_html_path
+from custody import redact
 from custody.agencies import HOME_AGENCY
 from custody.db import engine_for, migrate, session_scope
 from custody.devsecrets import demo_passwords
@@ -59,7 +61,8 @@ def create_app(settings: Settings) -> FastAPI:
         del client
         engine.dispose()
 
-    app = FastAPI(
+    redact.install()  # however the app is served, its logs carry no token
+    app = CustodyAPI(
         title="custody",
         summary="Chain of custody for video evidence from private cameras",
         version="0.1.0",
@@ -94,39 +97,21 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(web_admin.router)
     app.include_router(web_resident.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    csp = content_security_policy(settings.map_tile_url)
-
-    @app.middleware("http")
-    async def _html_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        """Browser pages get a strict Content-Security-Policy: scripts and styles only from /static
-        (no inline script), map tiles only from the configured tile host, and no framing."""
-        response = await call_next(request)
-        if is_html_path(request.url.path) or request.url.path.startswith("/static"):
-            response.headers.setdefault("Content-Security-Policy", csp)
-            response.headers.setdefault("X-Content-Type-Options", "nosniff")
-            response.headers.setdefault("Referrer-Policy", "same-origin")
-            response.headers.setdefault("X-Frame-Options", "DENY")
-        return response
-
     return app
 
 
-def content_security_policy(tile_url: str) -> str:
-    tiles = ""
-    if tile_url:
-        parts = urlsplit(tile_url.replace("{s}", "a"))
-        host = parts.netloc.replace("a.", "*.", 1) if "{s}" in tile_url else parts.netloc
-        tiles = f" {parts.scheme}://{host}"
-    return (
-        "default-src 'self'; script-src 'self'; style-src 'self'; "
-        f"img-src 'self' data:{tiles}; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
-        "base-uri 'none'; object-src 'none'"
-    )
+class CustodyAPI(FastAPI):
+    """FastAPI with custody's outermost layers: security headers on every answer (500s included,
+    which Starlette gives outside the user middleware) and the request-body deadline."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        settings: Settings = self.state.settings
+        inner = BodyReadTimeout(super().build_middleware_stack(), timeout_s=settings.body_read_timeout_s)
+        return SecurityHeaders(inner, csp=content_security_policy(settings.map_tile_url), hsts=settings.https)
 
 
 def app() -> FastAPI:
-    """uvicorn factory: `uvicorn --factory api.app:app`."""
+    """uvicorn factory: `uvicorn --factory api.app:app`. Serve with `python -m api.serve` instead: bare
+    uvicorn believes X-Forwarded-For from 127.0.0.1 and has no header deadline (api/serve.py)."""
     logging.basicConfig(level=logging.INFO)
-    return create_app(load_settings())
+    return create_app(load_settings())  # installs the log redaction on the handler just made

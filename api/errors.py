@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from custody.errors import CustodyError, ServiceUnavailable, TooManyRequests, Unauthenticated
 
@@ -87,6 +88,18 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _db_down(request: Request, exc: sa_exc.OperationalError) -> Response:
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
         return await _custody(request, BUSY)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+        """The client hung up, or its body stopped arriving (api/bodytimeout.py answered 408 and hung
+        up for it): nobody reads this answer, and it is not a fault of custody's to log as one."""
+        log.info("the client went away during %s %s", request.method, request.url.path)
+        return JSONResponse(
+            error_body(
+                "client_disconnected", "The connection closed before the request arrived; send it again."
+            ),
+            status_code=400,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

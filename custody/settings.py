@@ -45,6 +45,24 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="Address the API binds to")
     api_port: int = Field(8000, description="Port of the HTTP API")
     public_url: str | None = Field(None, description="Base URL owners' links point to (default: the API URL)")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Reverse proxies (comma-separated IPs or CIDRs) whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; empty (the default): those headers are ignored and the client "
+        "is the connection's peer",
+    )
+    header_read_timeout_s: float = Field(
+        10, gt=0, le=300, description="A request's headers must arrive within this many seconds, or 408"
+    )
+    body_read_timeout_s: float = Field(
+        30, gt=0, le=3600, description="Longest wait for the next part of a request body before 408"
+    )
+    keep_alive_timeout_s: float = Field(
+        5, gt=0, le=300, description="An idle keep-alive connection is closed after this many seconds"
+    )
+    max_header_bytes: int = Field(
+        65536, ge=8192, le=1048576, description="Largest request line plus headers accepted (else 431)"
+    )
 
     # --- database --------------------------------------------------------------------------------
     database_url: str | None = Field(
@@ -214,6 +232,24 @@ class Settings(BaseSettings):
             return [value]
         return value
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: object) -> object:
+        import ipaddress
+
+        if isinstance(value, str):
+            value = [p.strip() for p in value.split(",") if p.strip()]
+        if isinstance(value, list):
+            for item in value:
+                try:
+                    ipaddress.ip_network(str(item), strict=False)
+                except ValueError as exc:
+                    raise ValueError(
+                        f"CUSTODY_TRUSTED_PROXIES must be comma-separated IP addresses or CIDRs; "
+                        f"{item!r} is neither"
+                    ) from exc
+        return value
+
     @field_validator("time_zone")
     @classmethod
     def _check_zone(cls, value: str) -> str:
@@ -268,6 +304,11 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return (self.public_url or self.api_url).rstrip("/")
+
+    @property
+    def https(self) -> bool:
+        """Whether people reach custody over https (then browsers are told to keep to it: HSTS)."""
+        return self.base_url.startswith("https://")
 
     @property
     def secure_cookies(self) -> bool:

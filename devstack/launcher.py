@@ -4,6 +4,9 @@ Order of start: SMTP, Temporal (with Web UI and custom search attributes) and Se
 evidence bucket; then the API (which migrates the database and seeds demo users) and the worker. Every
 URL and the demo logins are printed and written to `$CUSTODY_HOME/dev.json` (mode 0600). State stays
 under `$CUSTODY_HOME`, so a second run finds the first one's data.
+
+Once up, the stack is supervised (devstack/supervisor.py): a process that dies is restarted with
+backoff and the stack keeps running; only Ctrl-C or SIGTERM ends it.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ import os
 import signal
 import sys
 import threading
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from custody.devsecrets import demo_passwords, write_private
@@ -33,6 +38,7 @@ from devstack.servers import (
     wait_smtp,
     wait_temporal,
 )
+from devstack.supervisor import Supervisor
 from storage.s3 import make_client
 
 
@@ -97,7 +103,7 @@ def _print_banner(console: Console, facts: dict[str, Any], dev_json: Path) -> No
 
 
 def run(settings: Settings, *, headless: bool = False, console: Console | None = None) -> int:
-    """Start everything, print the URLs, supervise until Ctrl-C/SIGTERM or a child dies."""
+    """Start everything, print the URLs, restart what dies, until Ctrl-C/SIGTERM."""
     console = console or Console()
     settings.home.mkdir(parents=True, exist_ok=True)
     home = settings.home.resolve()
@@ -133,7 +139,8 @@ def run(settings: Settings, *, headless: bool = False, console: Console | None =
             identity = S3Identity(settings.secret("s3_access_key"), settings.secret("s3_secret_key"))
             seaweed = seaweed_child(
                 s3_port=settings.s3_port, data_dir=home / "s3" / "data", identity=identity,
-                log=logs / "seaweedfs.log",
+                log=logs / "seaweedfs.log", volume_size_mb=settings.s3_volume_size_mb,
+                min_free_mb=settings.s3_min_free_mb,
             )  # fmt: skip
             for child in (smtp, temporal, seaweed):
                 children.append(child.start())
@@ -150,8 +157,8 @@ def run(settings: Settings, *, headless: bool = False, console: Console | None =
             status.update("starting the API and the worker ...")
             api = Child(
                 "api",
-                [sys.executable, "-m", "uvicorn", "--factory", "api.app:app", "--host", settings.api_host,
-                 "--port", str(settings.api_port), "--no-access-log"],
+                [sys.executable, "-m", "api.serve", "--host", settings.api_host,
+                 "--port", str(settings.api_port)],
                 logs / "api.log", env=env, stop_grace_s=10,
             )  # fmt: skip
             worker = Child(
@@ -172,12 +179,16 @@ def run(settings: Settings, *, headless: bool = False, console: Console | None =
         write_private(dev_json, json.dumps(facts, indent=2) + "\n")
         _print_banner(console, facts, dev_json)
 
+        def say(text: str, loud: bool) -> None:
+            stamp = time.strftime("%H:%M:%S")
+            if loud:
+                console.print(f"{stamp} [bold red]{escape(text)}[/bold red]", highlight=False)
+            else:
+                console.print(f"{stamp} [yellow]{escape(text)}[/yellow]", highlight=False)
+
+        supervisor = Supervisor(children, say=say)
         while not stop.wait(0.5):
-            dead = [c for c in children if not c.alive()]
-            if dead:
-                for c in dead:
-                    console.print(f"[red]{c.name} exited unexpectedly[/red]; last log lines:\n{c.tail()}")
-                return 1
+            supervisor.poll()
         console.print("stopping ...")
         return 0
     except KeyboardInterrupt:

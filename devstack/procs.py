@@ -75,6 +75,13 @@ class Child:
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def start(self) -> Child:
+        """Start the process (again, after it died: what its group left behind is killed first, so
+        nothing of the old one holds a port)."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                raise RuntimeError(f"{self.name} is running already (pid {self.proc.pid})")
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
@@ -96,6 +103,13 @@ class Child:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def note(self, text: str) -> None:
+        """A line from the launcher in the child's log, marked and timed, between the child's own."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("a", encoding="utf-8") as log:
+            log.write(f"{stamp} [custody dev] {text}\n")
 
     def tail(self, lines: int = 20) -> str:
         try:

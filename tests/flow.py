@@ -124,15 +124,17 @@ def request_status(api: TestClient, headers: dict[str, str], request_id: str) ->
 
 
 @contextmanager
-def live_server(settings: Settings, port: int) -> Iterator[str]:
-    """The API over real HTTP (uvicorn in a thread), for browsers and HTTP clients."""
+def live_server(settings: Settings, port: int, *, log_level: str = "warning") -> Iterator[str]:
+    """The API over real HTTP (uvicorn in a thread, configured as `python -m api.serve` configures
+    it: trusted proxies, header deadline, log redaction), for browsers and HTTP clients."""
     import httpx
     import uvicorn
 
     from api.app import create_app
+    from api.serve import server_config
 
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        server_config(create_app(settings), settings, host="127.0.0.1", port=port, log_level=log_level)
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
+from collections.abc import Iterable
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -56,3 +59,24 @@ def settings_env(settings: Settings) -> dict[str, str]:
             value = ",".join(str(v) for v in value)
         env[f"CUSTODY_{name.upper()}"] = str(value)
     return env
+
+
+#: What a leaked secret looks like in a log line, whatever its value: a consent or sign-in link's
+#: token (secrets.token_urlsafe(32): 43 characters) or a JWT.
+LEAK_PATTERNS = (
+    re.compile(r"/(?:consent|resident/link)/[A-Za-z0-9_-]{20,}"),
+    re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"),
+)
+
+
+def secrets_in_logs(folder: Path, known: Iterable[str] = ()) -> list[str]:
+    """Every line of every file under `folder` (a stack home's logs/) that holds one of the `known`
+    secret values (passwords, keys, tokens handed out) or anything shaped like a token or JWT,
+    as "file: line". Empty when the logs are clean."""
+    values = [k for k in known if k and len(k) >= 8]
+    found: list[str] = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        for line in path.read_text(errors="replace").splitlines():
+            if any(v in line for v in values) or any(p.search(line) for p in LEAK_PATTERNS):
+                found.append(f"{path.name}: {line[:300]}")
+    return found

@@ -75,6 +75,8 @@ def test_docs_and_redoc_load_with_no_third_party_host(web: Site, chromium: Brows
             route.abort()
 
     page.route("**/*", only_here)
+    refused: list[str] = []  # what the pages' Content-Security-Policy blocked: must be nothing
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
     page.goto(f"{web.url}/docs")
     expect(page.get_by_text("/cases/{case_id}/custody-report.pdf").first).to_be_visible(timeout=20_000)
     # Swagger UI's own markup is not ours to fix (it has unnamed icon buttons): photographed only.
@@ -85,4 +87,5 @@ def test_docs_and_redoc_load_with_no_third_party_host(web: Site, chromium: Brows
     expect(page.get_by_text("custody-report.pdf").first).to_be_visible(timeout=20_000)
     page.screenshot(path=str(folder / "redoc.png"))
     assert elsewhere == [], f"the docs asked other hosts: {elsewhere}"
+    assert refused == [], refused
     page.close()

@@ -1,4 +1,5 @@
-"""`custody dev` (what `make run` runs): starts everything, answers, stops cleanly, keeps its data."""
+"""`custody dev` (what `make run` runs): starts everything, answers, restarts what crashes, stops
+cleanly, keeps its data, and writes no secret into its logs."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from typing import Any
 import httpx
 
 from devstack.procs import free_port
+from tests.flow import wait_for
+from tests.helpers import secrets_in_logs
 
 
 def _descendants(pid: int) -> set[int]:
@@ -72,6 +75,46 @@ def _stop(proc: subprocess.Popen[str]) -> str:
     return out
 
 
+def _child_running(launcher: int, *module: str) -> int | None:
+    """The pid of the launcher's child started as `python -m <module>`."""
+    for pid in _descendants(launcher):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        except OSError:
+            continue
+        if argv[1:3] == ["-m", *module] and _alive(pid):
+            return pid
+    return None
+
+
+def _health(api: str) -> bool:
+    try:
+        return httpx.get(f"{api}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _kill_api_and_worker_and_see_them_back(proc: subprocess.Popen[str], home: Path, api: str) -> None:
+    """SIGKILL the API and the worker: the launcher keeps running and starts both again."""
+    logs = home / "logs"
+    api_pid, worker_pid = _child_running(proc.pid, "api.serve"), _child_running(proc.pid, "worker")
+    assert api_pid and worker_pid, "the API and the worker are the launcher's children"
+    ready_before = (logs / "worker.log").read_text().count("worker ready")
+    os.kill(api_pid, signal.SIGKILL)
+    os.kill(worker_pid, signal.SIGKILL)
+    wait_for("a new API process", lambda: _child_running(proc.pid, "api.serve") not in (None, api_pid), 30)
+    wait_for("the restarted API's /health", lambda: _health(api), 60)
+    wait_for(
+        "the restarted worker to say it is ready",
+        lambda: (logs / "worker.log").read_text().count("worker ready") > ready_before,
+        60,
+    )
+    assert proc.poll() is None, "the launcher ended when a child died"
+    assert _child_running(proc.pid, "worker") not in (None, worker_pid)
+    assert "[custody dev] api was killed by SIGKILL; restarting it in 1 s" in (logs / "api.log").read_text()
+    assert "[custody dev] worker restarted (pid" in (logs / "worker.log").read_text()
+
+
 def test_launcher_runs_the_stack_and_stops_cleanly(tmp_path: Path) -> None:
     home = tmp_path / "custody-home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
@@ -100,11 +143,22 @@ def test_launcher_runs_the_stack_and_stops_cleanly(tmp_path: Path) -> None:
                            headers=auth, timeout=10)  # fmt: skip
         assert owner.status_code == 201, owner.text
         owner_id = owner.json()["id"]
+
+        _kill_api_and_worker_and_see_them_back(proc, home, facts["api"])
+        token = httpx.post(f"{facts['api']}/auth/token", data=inv, timeout=10).json()["access_token"]
+        got = httpx.get(f"{facts['api']}/owners/{owner_id}", headers={"Authorization": f"Bearer {token}"})
+        assert got.status_code == 200, got.text
     finally:
         if proc.poll() is None:
             out = _stop(proc)
     assert "custody is running" in out
+    assert "api was killed by SIGKILL; restarting it in 1 s" in out
+    assert "worker restarted (pid" in out
     assert not (home / "dev.json").exists()
+    secrets = json.loads((home / "secrets.json").read_text())
+    known = [token, facts["s3"]["secret_key"], *(u["password"] for u in facts["users"].values())]
+    known += [v for k, v in secrets.items() if isinstance(v, str) and "\n" not in v and k != "s3_access_key"]
+    assert secrets_in_logs(home / "logs", known) == []
 
     # A second run finds the first one's data, secrets and logins.
     proc, facts2 = _start(home, env)

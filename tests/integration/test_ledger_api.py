@@ -96,12 +96,13 @@ def test_bad_ledger_queries_are_4xx(api: TestClient) -> None:
 
 @pytest.fixture
 def live_api(settings: Settings) -> Iterator[str]:
-    """The API served over real HTTP by uvicorn in a thread."""
+    """The API served over real HTTP by uvicorn in a thread, configured as `python -m api.serve`."""
     from api.app import create_app
+    from api.serve import server_config
 
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        server_config(create_app(settings), settings, host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

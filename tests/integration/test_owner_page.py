@@ -92,10 +92,17 @@ def test_owner_consents_and_uploads_on_a_phone(
     clip.write_bytes(video_bytes(2_500_000))
 
     page = chromium.new_page(viewport=PHONE)
-    page.goto(link)
+    refused: list[str] = []  # what the page's Content-Security-Policy blocked: must be nothing
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    answer = page.goto(link)
+    assert answer is not None and "frame-ancestors 'none'" in answer.headers["content-security-policy"]
     expect(
         page.get_by_role("heading", name="Metropolitan Police Department asks for footage")
     ).to_be_visible()
+    # The styles load from /static under the CSP (the brand-coloured button).
+    expect(page.get_by_role("button", name="Yes, I consent")).to_have_css(
+        "background-color", "rgb(11, 79, 138)"
+    )
     expect(page.get_by_text("Front porch")).to_be_visible()
     # The window in the program's zone, named, rendered by the server (not the browser's zone).
     expect(page.locator("#window")).to_have_text("Fri 27 Nov 2026, 21:35-21:55 MST")
@@ -113,6 +120,7 @@ def test_owner_consents_and_uploads_on_a_phone(
     page.screenshot(path=str(tmp_path / "done-phone.png"), full_page=True)
     # The page fits a phone: nothing wider than the screen.
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert refused == []
     page.close()
     wait_for("attached", lambda: _status(client, request_id) == "attached", timeout=60)
 

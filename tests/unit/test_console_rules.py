@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.app import content_security_policy
+from api.headers import content_security_policy
 from api.web.session import safe_next
 from custody.models import CaseShare
 from custody.services.cases import describe_share, share_state
