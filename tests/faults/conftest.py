@@ -130,18 +130,7 @@ class FaultStack:
         env = settings_env(settings)
         for name, value in overrides.items():
             env[f"CUSTODY_{name.upper()}"] = str(value)
-        argv = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "api.app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.api_port),
-            "--no-access-log",
-        ]
+        argv = [sys.executable, "-m", "api.serve", "--port", str(self.api_port)]
         self.api = Proc("api", argv, env, self.home / "logs" / "api.log", "")
         self.api.start(check=self._api_answers)
 
