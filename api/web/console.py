@@ -323,7 +323,9 @@ async def post_alert(
                 description=form.get("description", ""),
             )
         except ValidationError as exc:
-            raise Unprocessable("; ".join(str(e["msg"]) for e in exc.errors())) from exc
+            raise Unprocessable(
+                "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            ) from exc
         _, reqs = await case_routes.start_alert(request, session, settings, user, case, body)
     except CustodyError as exc:
         session.rollback()

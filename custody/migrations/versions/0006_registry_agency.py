@@ -1,0 +1,61 @@
+"""owners and cameras record the agency that registered them
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-28 10:10:00
+
+The registry is scoped per agency: an agency changes only the cameras it registered, and only its
+staff see the contact details of the owners it registered. Existing rows take the agency of the
+staff user who created them (an owner's `created_by`; a staff-registered camera's `approved_by`,
+who registered it, else its owner's agency);
+self-registered owners and their cameras belong to the program's home agency (MPD).
+"""
+from alembic import op
+import sqlalchemy as sa
+import sqlmodel
+
+
+revision = '0006'
+down_revision = '0005'
+branch_labels = None
+depends_on = None
+
+Str = sqlmodel.sql.sqltypes.AutoString
+HOME_AGENCY = 'MPD'  # custody.agencies.HOME_AGENCY when this revision was written
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('owners', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('agency', Str(length=32), nullable=False, server_default=HOME_AGENCY))
+    with op.batch_alter_table('cameras', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('agency', Str(length=32), nullable=False, server_default=HOME_AGENCY))
+    # The agencies are seeded by 0001, so the home agency exists for the foreign keys below.
+    op.execute(
+        "UPDATE owners SET agency = (SELECT users.agency FROM users WHERE users.id = owners.created_by) "
+        "WHERE created_by IS NOT NULL AND EXISTS (SELECT 1 FROM users WHERE users.id = owners.created_by)"
+    )
+    op.execute(
+        "UPDATE cameras SET agency = CASE "
+        "WHEN (SELECT owners.created_by FROM owners WHERE owners.id = cameras.owner_id) IS NULL "
+        f"THEN '{HOME_AGENCY}' ELSE COALESCE("
+        "(SELECT users.agency FROM users WHERE users.id = cameras.approved_by), "
+        "(SELECT owners.agency FROM owners WHERE owners.id = cameras.owner_id), "
+        f"'{HOME_AGENCY}') END"
+    )
+    with op.batch_alter_table('owners', schema=None) as batch_op:
+        batch_op.alter_column('agency', server_default=None)
+        batch_op.create_index(batch_op.f('ix_owners_agency'), ['agency'], unique=False)
+        batch_op.create_foreign_key('fk_owners_agency', 'agencies', ['agency'], ['code'])
+    with op.batch_alter_table('cameras', schema=None) as batch_op:
+        batch_op.alter_column('agency', server_default=None)
+        batch_op.create_foreign_key('fk_cameras_agency', 'agencies', ['agency'], ['code'])
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('cameras', schema=None) as batch_op:
+        batch_op.drop_constraint('fk_cameras_agency', type_='foreignkey')
+        batch_op.drop_column('agency')
+    with op.batch_alter_table('owners', schema=None) as batch_op:
+        batch_op.drop_constraint('fk_owners_agency', type_='foreignkey')
+        batch_op.drop_index(batch_op.f('ix_owners_agency'))
+        batch_op.drop_column('agency')
