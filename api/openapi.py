@@ -122,6 +122,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         title=app.title, version=app.version, summary=app.summary, routes=app.routes, description=DESCRIPTION
     )
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    _state_setting_limits(doc, app)
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     schemas["Error"] = ERROR_SCHEMA
@@ -145,6 +146,22 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 responses[ok] = special
     app.openapi_schema = doc
     return doc
+
+
+def _state_setting_limits(doc: dict[str, Any], app: FastAPI) -> None:
+    """Limits that are settings (the largest radius) are stated in the document too, as this
+    deployment has them, so the schema refuses what the server refuses."""
+    settings = getattr(app.state, "settings", None)
+    if settings is None:
+        return
+    radius = {"maximum": settings.max_radius_m}
+    alert = doc.get("components", {}).get("schemas", {}).get("AlertIn", {})
+    if "radius_m" in alert.get("properties", {}):
+        alert["properties"]["radius_m"].update(radius)
+    search = doc["paths"].get("/cameras/search", {}).get("get", {})
+    for param in search.get("parameters", []):
+        if param.get("name") == "radius_m":
+            param["schema"].update(radius)
 
 
 DESCRIPTION = (

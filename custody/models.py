@@ -97,7 +97,8 @@ class Owner(SQLModel, table=True):
     withdrawn_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     #: The agency whose staff registered the owner: only its staff (and program administrators) see
     #: the owner's contact details. Self-registered owners belong to the program's home agency.
-    agency: str = Field(default=HOME_AGENCY, foreign_key="agencies.code", max_length=32, index=True)
+    #: (No foreign key: SQLite cannot add one to a table with rows; the value is a user's agency.)
+    agency: str = Field(default=HOME_AGENCY, max_length=32, index=True)
 
 
 class Camera(SQLModel, table=True):
@@ -126,7 +127,7 @@ class Camera(SQLModel, table=True):
     approved_by: str | None = Field(default=None, max_length=36)
     #: The agency that registered the camera: only it (and program administrators) may change or
     #: deactivate it. Every agency may search it and ask it for footage.
-    agency: str = Field(default=HOME_AGENCY, foreign_key="agencies.code", max_length=32)
+    agency: str = Field(default=HOME_AGENCY, max_length=32)
 
 
 class LedgerEntry(SQLModel, table=True):

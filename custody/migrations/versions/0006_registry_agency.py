@@ -25,11 +25,12 @@ HOME_AGENCY = 'MPD'  # custody.agencies.HOME_AGENCY when this revision was writt
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('owners', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('agency', Str(length=32), nullable=False, server_default=HOME_AGENCY))
-    with op.batch_alter_table('cameras', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('agency', Str(length=32), nullable=False, server_default=HOME_AGENCY))
-    # The agencies are seeded by 0001, so the home agency exists for the foreign keys below.
+    # Plain ADD COLUMN, never a table rebuild: SQLite (foreign keys on) cannot drop and recreate
+    # `owners` while cameras refer to it. Hence no foreign key either (SQLite cannot add one); the
+    # value is always a user's agency. The server default names the home agency for rows written by
+    # code older than this revision.
+    op.add_column('owners', sa.Column('agency', Str(length=32), nullable=False, server_default=HOME_AGENCY))
+    op.add_column('cameras', sa.Column('agency', Str(length=32), nullable=False, server_default=HOME_AGENCY))
     op.execute(
         "UPDATE owners SET agency = (SELECT users.agency FROM users WHERE users.id = owners.created_by) "
         "WHERE created_by IS NOT NULL AND EXISTS (SELECT 1 FROM users WHERE users.id = owners.created_by)"
@@ -42,20 +43,12 @@ def upgrade() -> None:
         "(SELECT owners.agency FROM owners WHERE owners.id = cameras.owner_id), "
         f"'{HOME_AGENCY}') END"
     )
-    with op.batch_alter_table('owners', schema=None) as batch_op:
-        batch_op.alter_column('agency', server_default=None)
-        batch_op.create_index(batch_op.f('ix_owners_agency'), ['agency'], unique=False)
-        batch_op.create_foreign_key('fk_owners_agency', 'agencies', ['agency'], ['code'])
-    with op.batch_alter_table('cameras', schema=None) as batch_op:
-        batch_op.alter_column('agency', server_default=None)
-        batch_op.create_foreign_key('fk_cameras_agency', 'agencies', ['agency'], ['code'])
+    op.create_index(op.f('ix_owners_agency'), 'owners', ['agency'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_owners_agency'), table_name='owners')
     with op.batch_alter_table('cameras', schema=None) as batch_op:
-        batch_op.drop_constraint('fk_cameras_agency', type_='foreignkey')
         batch_op.drop_column('agency')
     with op.batch_alter_table('owners', schema=None) as batch_op:
-        batch_op.drop_constraint('fk_owners_agency', type_='foreignkey')
-        batch_op.drop_index(batch_op.f('ix_owners_agency'))
         batch_op.drop_column('agency')
