@@ -10,9 +10,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
+from api.deps import strict_query
 from api.errors import install_error_handlers
 from api.openapi import install_docs
 from api.routes import auth, cases, consent, health, ledger, registry, reports, shares
@@ -73,14 +74,14 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.ledger = ledger_for(settings, engine)
     install_error_handlers(app)
     install_docs(app)
-    app.include_router(health.router)
-    app.include_router(auth.router)
-    app.include_router(registry.router)
-    app.include_router(ledger.router)
-    app.include_router(cases.router)
+    # The JSON API refuses query parameters it does not take. Not the consent link: mail programs
+    # may add tracking parameters to links people click.
+    strict = [Depends(strict_query)]
+    for api_router in (health.router, auth.router, registry.router, ledger.router, cases.router):
+        app.include_router(api_router, dependencies=strict)
     app.include_router(consent.router)
-    app.include_router(reports.router)
-    app.include_router(shares.router)
+    app.include_router(reports.router, dependencies=strict)
+    app.include_router(shares.router, dependencies=strict)
     app.include_router(web_console.router)
     app.include_router(web_audit.router)
     app.include_router(web_admin.router)

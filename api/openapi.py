@@ -49,6 +49,7 @@ WHY = {
 EXTRA: dict[tuple[str, str], set[int]] = {
     ("POST", "/auth/token"): {401, 429},
     ("POST", "/owners"): {409},
+    ("POST", "/cameras"): {404},  # the owner is not one your agency registered
     ("POST", "/cases/{case_id}/alerts"): {503},
     ("POST", "/requests/{request_id}/cancel"): {409, 503},
     ("POST", "/cases/{case_id}/shares"): {409},
@@ -61,6 +62,8 @@ EXTRA: dict[tuple[str, str], set[int]] = {
     ("POST", "/consent/{token}/complete"): {403, 404, 409, 410, 503},
     ("GET", "/ledger/checkpoints/{tree_size}"): {404},
 }
+#: Routes that answer people's browsers with a page, errors included (JSON when asked for it).
+HTML_TOO = {("GET", "/consent/{token}")}
 #: Routes whose JSON body may be left out entirely (no 415 for a missing content type).
 OPTIONAL_BODY = {("POST", "/requests/{request_id}/cancel")}
 CONTENT: dict[tuple[str, str], dict[str, Any]] = {
@@ -83,6 +86,13 @@ CONTENT: dict[tuple[str, str], dict[str, Any]] = {
         "headers": {
             "X-Content-SHA256": {"schema": {"type": "string"}, "description": "hex SHA-256 of the file"},
             "Content-Disposition": {"schema": {"type": "string"}},
+        },
+    },
+    ("GET", "/consent/{token}"): {
+        "description": "The request in plain words: a page for people, JSON with `Accept: application/json`",
+        "content": {
+            "text/html": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "object"}},
         },
     },
     ("GET", "/ledger/checkpoint"): {
@@ -140,6 +150,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             for status, body in responses.items():
                 if status.startswith(("4", "5")):
                     body["content"] = {"application/json": {"schema": ref}}
+                    if (method.upper(), path) in HTML_TOO:
+                        body["content"]["text/html"] = {"schema": {"type": "string"}}
             special = CONTENT.get((method.upper(), path))
             if special is not None:
                 ok = next(s for s in responses if s.startswith("2"))

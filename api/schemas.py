@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, field_serializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, field_serializer, model_validator
 
 from custody.services.registry import EMAIL_PATTERN, PHONE_PATTERN, PULL_URL_PATTERN
 from custody.timeutil import rfc3339
@@ -111,12 +111,30 @@ PullUrl = Annotated[
 
 
 class CameraIn(StrictIn):
+    """An integrated camera needs its recorder's address (pull_url); the schema says so too."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "if": {"properties": {"kind": {"const": "integrated"}}, "required": ["kind"]},
+            "then": {"required": ["pull_url"], "properties": {"pull_url": {"type": "string"}}},
+        },
+    )
+
     owner_id: str = Field(min_length=1, max_length=36, description="An owner your agency registered")
     label: str = Field(min_length=1, max_length=200, pattern=LINE)
     lat: Latitude
     lon: Longitude
     kind: Literal["registered", "integrated"]
     pull_url: PullUrl | None = None
+
+    @model_validator(mode="after")
+    def _integrated_needs_pull_url(self) -> CameraIn:
+        if self.kind == "integrated" and not self.pull_url:
+            raise ValueError(
+                "an integrated camera needs the recorder address (pull_url) that custody fetches footage from"
+            )
+        return self
 
 
 class CameraPatch(StrictIn):
