@@ -21,6 +21,8 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"At most {MAX_LIMI
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip")]
 LedgerIndex = Annotated[int, Query(ge=0, le=MAX_INDEX)]
 TreeSize = Annotated[int, Query(ge=1, le=MAX_INDEX)]
-TreeSizePath = Annotated[int, Path(ge=1, le=MAX_INDEX)]
+TreeSizePath = Annotated[
+    int, Path(ge=0, le=MAX_INDEX, description="A signed checkpoint's tree size (0: the empty log)")
+]
 #: An id in a path: ids are UUIDs (36 characters); anything longer names nothing.
 Id = Annotated[str, Path(min_length=1, max_length=36)]

@@ -95,7 +95,7 @@ def test_bad_input_is_refused_and_stores_nothing(api: TestClient) -> None:
         ("unknown owner", {**ok, "owner_id": "00000000-0000-0000-0000-000000000000"}, 404, "unknown_owner"),
         ("unknown field", {**ok, "colour": "red"}, 422, "validation_error"),
         ("bad kind", {**ok, "kind": "hidden"}, 422, "validation_error"),
-        ("integrated without pull_url", {**ok, "kind": "integrated"}, 422, "unprocessable"),
+        ("integrated without pull_url", {**ok, "kind": "integrated"}, 422, "validation_error"),
         ("missing field", {k: v for k, v in ok.items() if k != "lat"}, 422, "validation_error"),
         ("a boolean for a number", {**ok, "lon": True}, 422, "validation_error"),
         ("a string for a number", {**ok, "lat": "38.9"}, 422, "validation_error"),
