@@ -108,3 +108,12 @@ def test_the_schema_states_the_rules(api: TestClient) -> None:
         headers=staff_headers(api, "investigator"),
     )
     assert too_far.status_code == 422
+
+
+def test_unknown_or_repeated_query_parameters_are_refused(
+    api: TestClient, investigator: dict[str, str]
+) -> None:
+    """A typo in a query (`limt`) is an error, as an unknown body field is, not a silent default."""
+    _refused(api.get("/cases", params={"limt": 5}, headers=investigator), "limt", "limit")
+    _refused(api.get("/cameras?owner_id=a&owner_id=b", headers=investigator), "owner_id")
+    assert api.get("/cases", params={"limit": 5}, headers=investigator).status_code == 200
