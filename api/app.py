@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from api.bodytimeout import BodyReadTimeout
+from api.deps import strict_query
 from api.errors import install_error_handlers
 from api.headers import SecurityHeaders, content_security_policy
 from api.openapi import install_docs
@@ -84,14 +85,14 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     install_docs(app)
-    app.include_router(health.router)
-    app.include_router(auth.router)
-    app.include_router(registry.router)
-    app.include_router(ledger.router)
-    app.include_router(cases.router)
+    # The JSON API refuses query parameters it does not take. Not the consent link: mail programs
+    # may add tracking parameters to links people click.
+    strict = [Depends(strict_query)]
+    for api_router in (health.router, auth.router, registry.router, ledger.router, cases.router):
+        app.include_router(api_router, dependencies=strict)
     app.include_router(consent.router)
-    app.include_router(reports.router)
-    app.include_router(shares.router)
+    app.include_router(reports.router, dependencies=strict)
+    app.include_router(shares.router, dependencies=strict)
     app.include_router(web_console.router)
     app.include_router(web_audit.router)
     app.include_router(web_admin.router)

@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from custody.errors import CustodyError, Forbidden, Unauthenticated
+from custody.errors import CustodyError, Forbidden, Unauthenticated, Unprocessable
 from custody.models import User
 from custody.security import TokenService
 from custody.services.users import get_user
@@ -98,6 +98,33 @@ def require_json(request: Request) -> None:
                 code="unsupported_media_type",
                 status=415,
             )
+
+
+def strict_query(request: Request) -> None:
+    """Refuse query parameters the route does not take, or one given twice, with 422: a typo (or
+    `?limt=5`) is an error, not a silent default, as unknown body fields are."""
+    from fastapi.routing import APIRoute
+
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known: set[str] = set()
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        known |= {p.alias for p in dependant.query_params}
+        pending.extend(dependant.dependencies)
+    keys = [k for k, _ in request.query_params.multi_items()]
+    unknown = sorted({k for k in keys if k not in known})
+    if unknown:
+        takes = ", ".join(sorted(known)) or "none"
+        raise Unprocessable(
+            f"Unknown query parameter(s): {', '.join(map(repr, unknown[:5]))}; this route takes: {takes}.",
+            code="validation_error",
+        )
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise Unprocessable(f"Give {', '.join(map(repr, repeated))} once.", code="validation_error")
 
 
 StaffWriter = Annotated[User, Depends(require_roles("admin", "investigator"))]

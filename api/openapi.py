@@ -48,6 +48,7 @@ WHY = {
 EXTRA: dict[tuple[str, str], set[int]] = {
     ("POST", "/auth/token"): {401, 429},
     ("POST", "/owners"): {409},
+    ("POST", "/cameras"): {404},  # the owner is not one your agency registered
     ("POST", "/cases/{case_id}/alerts"): {503},
     ("POST", "/requests/{request_id}/cancel"): {409, 503},
     ("POST", "/cases/{case_id}/shares"): {409},
@@ -60,6 +61,8 @@ EXTRA: dict[tuple[str, str], set[int]] = {
     ("POST", "/consent/{token}/complete"): {403, 404, 409, 410, 503},
     ("GET", "/ledger/checkpoints/{tree_size}"): {404},
 }
+#: Routes that answer people's browsers with a page, errors included (JSON when asked for it).
+HTML_TOO = {("GET", "/consent/{token}")}
 #: Routes whose JSON body may be left out entirely (no 415 for a missing content type).
 OPTIONAL_BODY = {("POST", "/requests/{request_id}/cancel")}
 CONTENT: dict[tuple[str, str], dict[str, Any]] = {
@@ -82,6 +85,13 @@ CONTENT: dict[tuple[str, str], dict[str, Any]] = {
         "headers": {
             "X-Content-SHA256": {"schema": {"type": "string"}, "description": "hex SHA-256 of the file"},
             "Content-Disposition": {"schema": {"type": "string"}},
+        },
+    },
+    ("GET", "/consent/{token}"): {
+        "description": "The request in plain words: a page for people, JSON with `Accept: application/json`",
+        "content": {
+            "text/html": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "object"}},
         },
     },
     ("GET", "/ledger/checkpoint"): {
@@ -121,6 +131,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         title=app.title, version=app.version, summary=app.summary, routes=app.routes, description=DESCRIPTION
     )
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    _state_setting_limits(doc, app)
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     schemas["Error"] = ERROR_SCHEMA
@@ -138,12 +149,30 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             for status, body in responses.items():
                 if status.startswith(("4", "5")):
                     body["content"] = {"application/json": {"schema": ref}}
+                    if (method.upper(), path) in HTML_TOO:
+                        body["content"]["text/html"] = {"schema": {"type": "string"}}
             special = CONTENT.get((method.upper(), path))
             if special is not None:
                 ok = next(s for s in responses if s.startswith("2"))
                 responses[ok] = special
     app.openapi_schema = doc
     return doc
+
+
+def _state_setting_limits(doc: dict[str, Any], app: FastAPI) -> None:
+    """Limits that are settings (the largest radius) are stated in the document too, as this
+    deployment has them, so the schema refuses what the server refuses."""
+    settings = getattr(app.state, "settings", None)
+    if settings is None:
+        return
+    radius = {"maximum": settings.max_radius_m}
+    alert = doc.get("components", {}).get("schemas", {}).get("AlertIn", {})
+    if "radius_m" in alert.get("properties", {}):
+        alert["properties"]["radius_m"].update(radius)
+    search = doc["paths"].get("/cameras/search", {}).get("get", {})
+    for param in search.get("parameters", []):
+        if param.get("name") == "radius_m":
+            param["schema"].update(radius)
 
 
 DESCRIPTION = (

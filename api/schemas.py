@@ -2,15 +2,59 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, field_serializer, model_validator
 
+from custody.services.registry import EMAIL_PATTERN, PHONE_PATTERN, PULL_URL_PATTERN
 from custody.timeutil import rfc3339
 
+# The rules below are stated in the OpenAPI document (minimum, maximum, pattern, length), so what
+# the document allows the server accepts and what it refuses the server refuses: a client, or a
+# fuzzer, can trust the schema. Rules the document cannot state (one field against another, or
+# against stored state) are said in the field's description.
 
-class Strict(BaseModel):
+#: One line of text for people: no control characters, and not only spaces.
+LINE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+#: Free text: line breaks and tabs allowed, other control characters (NUL among them) not.
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+#: A JSON number: an integer or a decimal, never `true`/`false` or a string (no coercion).
+Latitude = Annotated[float, Strict(), Field(ge=-90, le=90, allow_inf_nan=False, description="WGS84 degrees")]
+Longitude = Annotated[
+    float, Strict(), Field(ge=-180, le=180, allow_inf_nan=False, description="WGS84 degrees")
+]
+RadiusM = Annotated[
+    float,
+    Strict(),
+    Field(gt=0, allow_inf_nan=False, description="Metres, more than 0 and at most CUSTODY_MAX_RADIUS_M"),
+]
+#: Plausible times: custody holds footage of this century's cameras, not of year 0001 or 9999.
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+LATEST_AHEAD = timedelta(days=1)
+
+
+def plausible_time(value: datetime) -> datetime:
+    """Refuse a time before 1990 or more than a day ahead: a typo or a fuzzer, never footage."""
+    if value.tzinfo is None:
+        return value  # the services refuse naive times with their own reason
+    if value < EARLIEST:
+        raise ValueError(f"{value.isoformat()} is before 1990; give the real date (RFC 3339)")
+    if value > datetime.now(UTC) + LATEST_AHEAD:
+        raise ValueError(f"{value.isoformat()} is more than a day ahead; give the real date (RFC 3339)")
+    return value
+
+
+PlausibleTime = Annotated[
+    datetime,
+    AfterValidator(plausible_time),
+    Field(description="RFC 3339 with an offset, from 1990-01-01 to a day from now"),
+]
+
+
+class StrictIn(BaseModel):
+    """A request body: unknown fields are refused (a typo is an error, not a silent drop)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -40,10 +84,10 @@ class AgencyOut(Out):
     name: str
 
 
-class OwnerIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=254)
-    phone: str | None = Field(default=None, max_length=32)
+class OwnerIn(StrictIn):
+    name: str = Field(min_length=1, max_length=200, pattern=LINE)
+    email: str = Field(min_length=5, max_length=254, pattern=EMAIL_PATTERN)
+    phone: str | None = Field(default=None, max_length=32, pattern=PHONE_PATTERN)
 
 
 class OwnerOut(Out):
@@ -55,21 +99,50 @@ class OwnerOut(Out):
     created_at: datetime
 
 
-class CameraIn(Strict):
-    owner_id: str = Field(max_length=36)
-    label: str = Field(min_length=1, max_length=200)
-    lat: float
-    lon: float
+PullUrl = Annotated[
+    str,
+    Field(
+        min_length=8,
+        max_length=2048,
+        pattern=PULL_URL_PATTERN,
+        description="The recorder's http(s) address custody fetches footage from; integrated cameras need it",
+    ),
+]
+
+
+class CameraIn(StrictIn):
+    """An integrated camera needs its recorder's address (pull_url); the schema says so too."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "if": {"properties": {"kind": {"const": "integrated"}}, "required": ["kind"]},
+            "then": {"required": ["pull_url"], "properties": {"pull_url": {"type": "string"}}},
+        },
+    )
+
+    owner_id: str = Field(min_length=1, max_length=36, description="An owner your agency registered")
+    label: str = Field(min_length=1, max_length=200, pattern=LINE)
+    lat: Latitude
+    lon: Longitude
     kind: Literal["registered", "integrated"]
-    pull_url: str | None = Field(default=None, max_length=2048)
+    pull_url: PullUrl | None = None
+
+    @model_validator(mode="after")
+    def _integrated_needs_pull_url(self) -> CameraIn:
+        if self.kind == "integrated" and not self.pull_url:
+            raise ValueError(
+                "an integrated camera needs the recorder address (pull_url) that custody fetches footage from"
+            )
+        return self
 
 
-class CameraPatch(Strict):
-    label: str | None = Field(default=None, min_length=1, max_length=200)
-    lat: float | None = None
-    lon: float | None = None
+class CameraPatch(StrictIn):
+    label: str | None = Field(default=None, min_length=1, max_length=200, pattern=LINE)
+    lat: Latitude | None = None
+    lon: Longitude | None = None
     kind: Literal["registered", "integrated"] | None = None
-    pull_url: str | None = Field(default=None, max_length=2048)
+    pull_url: PullUrl | None = None
 
 
 class CameraOut(Out):
@@ -107,9 +180,9 @@ class HealthOut(BaseModel):
     components: dict[str, ComponentHealth]
 
 
-class CaseIn(Strict):
-    title: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=10_000)
+class CaseIn(StrictIn):
+    title: str = Field(min_length=1, max_length=200, pattern=LINE)
+    description: str = Field(default="", max_length=10_000, pattern=TEXT)
 
 
 class CaseOut(Out):
@@ -121,11 +194,15 @@ class CaseOut(Out):
     created_at: datetime
 
 
-class ShareIn(Strict):
-    agency: str = Field(min_length=1, max_length=32)
-    username: str | None = Field(default=None, max_length=64, description="Only this user of the agency")
-    expires_at: datetime
-    reason: str = Field(default="", max_length=500)
+class ShareIn(StrictIn):
+    agency: str = Field(min_length=1, max_length=32, pattern=LINE, description="Another agency's code")
+    username: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=LINE, description="Only this user of the agency"
+    )
+    expires_at: datetime = Field(
+        description="RFC 3339 with an offset; in the future, at most CUSTODY_SHARE_MAX_DAYS days ahead"
+    )
+    reason: str = Field(default="", max_length=500, pattern=TEXT)
 
 
 class ShareOut(Out):
@@ -141,17 +218,23 @@ class ShareOut(Out):
     state: str
 
 
-class AlertIn(Strict):
-    lat: float
-    lon: float
-    radius_m: float
-    window_start: datetime
-    window_end: datetime
-    description: str = Field(default="", max_length=5000)
+class AlertIn(StrictIn):
+    lat: Latitude
+    lon: Longitude
+    radius_m: RadiusM
+    window_start: PlausibleTime
+    window_end: Annotated[
+        PlausibleTime,
+        Field(
+            description="RFC 3339 with an offset: after window_start, not in the future, and at most "
+            "CUSTODY_MAX_WINDOW_S after window_start"
+        ),
+    ]
+    description: str = Field(default="", max_length=5000, pattern=TEXT)
 
 
-class CancelIn(Strict):
-    reason: str = Field(default="", max_length=500)
+class CancelIn(StrictIn):
+    reason: str = Field(default="", max_length=500, pattern=TEXT)
 
 
 class AlertListItem(Out):
@@ -226,7 +309,7 @@ class EvidenceOut(Out):
     status: str
 
 
-class DecisionIn(Strict):
+class DecisionIn(StrictIn):
     decision: Literal["consent", "decline"]
 
 

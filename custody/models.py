@@ -13,6 +13,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from custody.agencies import HOME_AGENCY
 from custody.timeutil import UtcDateTime, utcnow
 
 
@@ -94,6 +95,10 @@ class Owner(SQLModel, table=True):
     confirmed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     #: When the owner left the program: every camera left search at that moment.
     withdrawn_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    #: The agency whose staff registered the owner: only its staff (and program administrators) see
+    #: the owner's contact details. Self-registered owners belong to the program's home agency.
+    #: (No foreign key: SQLite cannot add one to a table with rows; the value is a user's agency.)
+    agency: str = Field(default=HOME_AGENCY, max_length=32, index=True)
 
 
 class Camera(SQLModel, table=True):
@@ -120,6 +125,9 @@ class Camera(SQLModel, table=True):
     #: alert asks the owner like any registered camera. Staff-registered cameras are approved at once.
     approved_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     approved_by: str | None = Field(default=None, max_length=36)
+    #: The agency that registered the camera: only it (and program administrators) may change or
+    #: deactivate it. Every agency may search it and ask it for footage.
+    agency: str = Field(default=HOME_AGENCY, max_length=32)
 
 
 class LedgerEntry(SQLModel, table=True):

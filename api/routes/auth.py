@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Form, Request
 
 from api.deps import CurrentUser, SessionDep, SettingsDep, TokensDep
 from api.schemas import AgencyOut, MeOut, TokenOut
@@ -16,7 +15,8 @@ router = APIRouter(tags=["auth"])
 
 @router.post("/auth/token", response_model=TokenOut)
 def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    username: Annotated[str, Form(min_length=1, max_length=64)],
+    password: Annotated[str, Form(min_length=1, max_length=1024)],
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -25,8 +25,8 @@ def login(
     client = request.client.host if request.client else "unknown"
     user = authenticate(
         session=session,
-        username=form.username,
-        password=form.password,
+        username=username,
+        password=password,
         client=client,
         max_failures=settings.login_max_failures,
         window_s=settings.login_window_s,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -17,6 +17,7 @@ from temporalio.service import RPCError
 
 from activities import relay
 from api.deps import SessionDep, SettingsDep, StaffWriter, require_json, require_roles
+from api.params import Limit, Offset
 from api.schemas import (
     AlertIn,
     AlertListItem,
@@ -47,7 +48,6 @@ log = logging.getLogger("custody.api")
 router = APIRouter(tags=["cases"])
 json_body = [Depends(require_json)]
 CaseReader = Annotated[User, Depends(require_roles("investigator", "admin", "prosecutor", "auditor"))]
-Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
 def _ledger(request: Request) -> Ledger:
@@ -62,7 +62,9 @@ def create_case(body: CaseIn, user: StaffWriter, session: SessionDep) -> CaseOut
 
 
 @router.get("/cases", response_model=list[CaseOut])
-def list_cases(user: CaseReader, session: SessionDep, limit: Limit = 100, offset: int = 0) -> list[CaseOut]:
+def list_cases(
+    user: CaseReader, session: SessionDep, limit: Limit = 100, offset: Offset = 0
+) -> list[CaseOut]:
     return [
         CaseOut.model_validate(c)
         for c in case_svc.list_cases(session=session, user=user, limit=limit, offset=offset)

@@ -152,7 +152,8 @@ async def upload(
     engine: EngineDep,
     settings: SettingsDep,
     x_content_sha256: Annotated[str | None, Header()] = None,
-    content_length: Annotated[int | None, Header()] = None,
+    # Set by the HTTP client, not by people: not a parameter of the document.
+    content_length: Annotated[int | None, Header(include_in_schema=False)] = None,
 ) -> FileOut:
     """Stream one file into the evidence store, hashing it on the way. Nothing is stored unless the
     whole file arrives, is a video, fits the limit, and matches `X-Content-SHA256` when given."""

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from api.deps import CurrentUser, require_roles
+from api.params import MAX_INDEX, LedgerIndex, TreeSize, TreeSizePath
 from custody.errors import NotFound, Unprocessable
 from custody.ledger.store import Ledger, LedgerRangeError
 from custody.models import User
@@ -60,7 +61,7 @@ def checkpoints(_: Auditor, ledger: LedgerDep) -> list[dict[str, Any]]:
 
 
 @router.get("/checkpoints/{tree_size}", response_class=PlainTextResponse)
-def checkpoint_at(tree_size: int, _: Auditor, ledger: LedgerDep) -> PlainTextResponse:
+def checkpoint_at(tree_size: TreeSizePath, _: Auditor, ledger: LedgerDep) -> PlainTextResponse:
     cp = ledger.checkpoint_at(tree_size)
     if cp is None:
         raise NotFound(f"No checkpoint was signed at tree size {tree_size}; see GET /ledger/checkpoints.")
@@ -71,8 +72,10 @@ def checkpoint_at(tree_size: int, _: Auditor, ledger: LedgerDep) -> PlainTextRes
 def entries(
     _: Auditor,
     ledger: LedgerDep,
-    start: Annotated[int, Query(ge=0)] = 0,
-    end: Annotated[int | None, Query(ge=1, description=f"exclusive; at most start+{MAX_PAGE}")] = None,
+    start: LedgerIndex = 0,
+    end: Annotated[
+        int | None, Query(ge=1, le=MAX_INDEX, description=f"exclusive; after start, at most start+{MAX_PAGE}")
+    ] = None,
 ) -> list[dict[str, Any]]:
     end = start + 100 if end is None else end
     if end <= start:
@@ -86,8 +89,10 @@ def entries(
 def inclusion(
     _: Auditor,
     ledger: LedgerDep,
-    index: Annotated[int, Query(ge=0)],
-    tree_size: Annotated[int, Query(ge=1)],
+    index: LedgerIndex,
+    tree_size: Annotated[
+        int, Query(ge=1, le=MAX_INDEX, description="more than index, at most the log's size")
+    ],
 ) -> dict[str, Any]:
     try:
         hashes = ledger.inclusion_proof(index, tree_size)
@@ -100,8 +105,8 @@ def inclusion(
 def consistency(
     _: Auditor,
     ledger: LedgerDep,
-    first: Annotated[int, Query(ge=1)],
-    second: Annotated[int, Query(ge=1)],
+    first: TreeSize,
+    second: Annotated[int, Query(ge=1, le=MAX_INDEX, description="at least first, at most the log's size")],
 ) -> dict[str, Any]:
     try:
         hashes = ledger.consistency_proof(first, second)

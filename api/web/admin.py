@@ -127,6 +127,8 @@ def _cameras_page(
     user, web = staff
     _admin(user)
     stmt = select(Camera, Owner).join(Owner, col(Owner.id) == col(Camera.owner_id))
+    if not registry.is_program_admin(user):  # owners' contact details stay with their agency
+        stmt = stmt.where(col(Owner.agency) == user.agency)
     q = q.strip()[:100]
     if q:
         like = f"%{q.lower()}%"
@@ -155,6 +157,8 @@ async def test_pull(camera_id: str, request: Request, session: SessionDep, staff
     _admin(staff[0])
     await check_csrf(request, staff[1])
     camera = registry.get_camera(session=session, camera_id=camera_id)
+    if not registry.may_edit(staff[0], camera):
+        raise Forbidden(f"This camera was registered by {camera.agency}; only they test or approve it.")
     if not camera.pull_url:
         result = recorder.ProbeResult(False, "this camera has no recorder address")
     else:
@@ -166,5 +170,5 @@ async def test_pull(camera_id: str, request: Request, session: SessionDep, staff
 async def approve(camera_id: str, request: Request, session: SessionDep, staff: StaffSession) -> Response:
     _admin(staff[0])
     await check_csrf(request, staff[1])
-    registry.approve_camera(session=session, camera_id=camera_id, approved_by=staff[0].id)
+    registry.approve_camera(session=session, user=staff[0], camera_id=camera_id)
     return redirect("/console/admin/cameras?notice=approved")

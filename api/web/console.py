@@ -324,7 +324,9 @@ async def post_alert(
                 description=form.get("description", ""),
             )
         except ValidationError as exc:
-            raise Unprocessable("; ".join(str(e["msg"]) for e in exc.errors())) from exc
+            raise Unprocessable(
+                "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            ) from exc
         sent = await case_routes.start_alert(request, settings, user, case_id, body)
     except CustodyError as exc:
         session.rollback()

@@ -1,5 +1,11 @@
 """The camera registry: owners, their cameras, and the radius search.
 
+Who may do what: every agency of the program may search and read cameras (an alert asks any
+registered camera, whoever registered it). Only the agency that registered a camera may change or
+deactivate it, and only staff of the agency that registered an owner see the owner's name, email
+and phone; a program administrator (an admin of the home agency, which runs the program and its
+self sign-up) may do both for everyone. To anyone else an owner is 'not found'.
+
 Search uses the (lat_cell, lon) index (see custody.geo): per latitude band one index range on
 longitude, then an exact great-circle filter. It never scans the whole table.
 """
@@ -14,31 +20,73 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from custody.errors import Conflict, NotFound, Unprocessable
+from custody.agencies import HOME_AGENCY
+from custody.errors import Conflict, Forbidden, NotFound, Unprocessable
 from custody.geo import EARTH_RADIUS_M, bounding_box, haversine_m, lat_cell, validate_point
-from custody.models import Camera, CameraKind, Owner
+from custody.models import Camera, CameraKind, Owner, Role, User
 from custody.timeutil import utcnow
 
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-PHONE_RE = re.compile(r"^\+?[0-9 ()./-]{5,32}$")
+# Patterns shared with the API's schema (api/schemas.py states them in the OpenAPI document), written
+# so that Python, the schema validator and JSON Schema read them alike: no control characters.
+_C = r"\s\x00-\x1f\x7f"
+EMAIL_PATTERN = rf"^[^@{_C}]{{1,64}}@[^@{_C}]+\.[^@{_C}]+$"
+#: Digits, spaces, + ( ) . / -; starting with + , a digit or "(", ending with a digit or ")".
+PHONE_PATTERN = r"^\+?[0-9(][0-9 ()./-]{3,30}[0-9)]$"
+PULL_URL_PATTERN = rf"^https?://[^{_C}]+$"
+EMAIL_RE = re.compile(EMAIL_PATTERN)
+PHONE_RE = re.compile(PHONE_PATTERN)
+PULL_URL_RE = re.compile(PULL_URL_PATTERN)
 
 
 def check_email(email: str) -> str:
     email = email.strip()
-    if not EMAIL_RE.match(email) or len(email) > 254:
+    if not EMAIL_RE.fullmatch(email) or len(email) > 254:
         raise Unprocessable(f"{email!r} is not an email address; give one the owner reads.")
     local, domain = email.rsplit("@", 1)
     return f"{local}@{domain.lower()}"
 
 
 def check_phone(phone: str) -> None:
-    if not PHONE_RE.match(phone.strip()):
+    if not PHONE_RE.fullmatch(phone.strip()):
         raise Unprocessable(f"{phone!r} is not a phone number; use digits, spaces, +, -, ( and ).")
 
 
+# --- who may do what --------------------------------------------------------------------------
+
+
+def is_program_admin(user: User) -> bool:
+    """An admin of the home agency: runs the program, approves self-registered cameras, sees all."""
+    return user.role == Role.admin and user.agency == HOME_AGENCY
+
+
+def sees_owner(user: User, owner: Owner) -> bool:
+    """Whether `user` may read this owner's name, email and phone."""
+    return is_program_admin(user) or owner.agency == user.agency
+
+
+def may_edit(user: User, camera: Camera) -> bool:
+    """Whether `user` may change, deactivate or approve this camera."""
+    return is_program_admin(user) or camera.agency == user.agency
+
+
+def _check_edit(user: User, camera: Camera) -> None:
+    if not may_edit(user, camera):
+        raise Forbidden(
+            f"Camera {camera.id} was registered by {camera.agency}; only {camera.agency} or a program "
+            f"administrator ({HOME_AGENCY} admin) may change it. Ask them."
+        )
+
+
 def create_owner(
-    *, session: Session, name: str, email: str, phone: str | None, created_by: str | None
+    *,
+    session: Session,
+    name: str,
+    email: str,
+    phone: str | None,
+    created_by: str | None,
+    agency: str = HOME_AGENCY,
 ) -> Owner:
+    """An owner registered by staff of `agency` (self sign-up: the program's home agency)."""
     name = name.strip()
     if not name:
         raise Unprocessable("The owner's name is empty; give the name the owner registered with.")
@@ -54,6 +102,7 @@ def create_owner(
         email=email,
         phone=phone.strip() if phone else None,
         created_by=created_by,
+        agency=agency,
         confirmed_at=utcnow(),  # staff registered them in person; self sign-up clears this
     )
     session.add(owner)
@@ -65,15 +114,22 @@ def create_owner(
     return owner
 
 
-def get_owner(*, session: Session, owner_id: str) -> Owner:
+def get_owner(*, session: Session, user: User, owner_id: str) -> Owner:
+    """The owner if `user` may see their contact details; otherwise, as when there is none, 404."""
     owner = session.get(Owner, owner_id)
-    if owner is None:
-        raise NotFound(f"No owner {owner_id}; register the owner first with POST /owners.")
+    if owner is None or not sees_owner(user, owner):
+        raise NotFound(
+            f"No owner {owner_id} registered by your agency; register the owner first with POST /owners."
+        )
     return owner
 
 
-def list_owners(*, session: Session, limit: int, offset: int) -> list[Owner]:
-    stmt = select(Owner).order_by(col(Owner.created_at), col(Owner.id)).offset(offset).limit(limit)
+def list_owners(*, session: Session, user: User, limit: int, offset: int) -> list[Owner]:
+    """The owners `user` may see: their agency's, or everyone's for a program administrator."""
+    stmt = select(Owner)
+    if not is_program_admin(user):
+        stmt = stmt.where(col(Owner.agency) == user.agency)
+    stmt = stmt.order_by(col(Owner.created_at), col(Owner.id)).offset(offset).limit(limit)
     return list(session.exec(stmt).all())
 
 
@@ -86,7 +142,7 @@ def _check_point(lat: float, lon: float) -> None:
 def check_camera_fields(kind: str, pull_url: str | None) -> None:
     if kind not in CameraKind.__members__:
         raise Unprocessable(f"kind must be 'registered' or 'integrated', got {kind!r}.")
-    if pull_url is not None and not re.match(r"^https?://[^\s]+$", pull_url):
+    if pull_url is not None and not PULL_URL_RE.fullmatch(pull_url):
         raise Unprocessable("The recorder address (pull_url) must start with http:// or https://.")
     if kind == CameraKind.integrated and not pull_url:
         raise Unprocessable(
@@ -97,25 +153,30 @@ def check_camera_fields(kind: str, pull_url: str | None) -> None:
 def create_camera(
     *,
     session: Session,
+    user: User,
     owner_id: str,
     label: str,
     lat: float,
     lon: float,
     kind: str,
     pull_url: str | None,
-    approved_by: str | None = None,
 ) -> Camera:
+    """A camera registered by `user`'s agency, for an owner that agency registered (or any owner,
+    for a program administrator). An owner `user` may not see is 404, as if there were none."""
     label = label.strip()
     if not label:
         raise Unprocessable("The camera label is empty; describe where it is or what it sees.")
     _check_point(lat, lon)
     check_camera_fields(kind, pull_url)
-    if session.get(Owner, owner_id) is None:
-        raise Unprocessable(
-            f"No owner {owner_id}; register the owner first with POST /owners.", code="unknown_owner"
+    owner = session.get(Owner, owner_id)
+    if owner is None or not sees_owner(user, owner):
+        raise NotFound(
+            f"No owner {owner_id} registered by your agency; register the owner first with POST /owners.",
+            code="unknown_owner",
         )
     camera = Camera(
         owner_id=owner_id,
+        agency=user.agency,
         label=label,
         lat=lat,
         lon=lon,
@@ -123,7 +184,7 @@ def create_camera(
         kind=kind,
         pull_url=pull_url,
         approved_at=utcnow(),  # registered by staff: approved as it is created
-        approved_by=approved_by,
+        approved_by=user.id,
     )
     session.add(camera)
     session.flush()
@@ -152,6 +213,7 @@ def list_cameras(
 def update_camera(
     *,
     session: Session,
+    user: User,
     camera_id: str,
     label: str | None = None,
     lat: float | None = None,
@@ -161,6 +223,7 @@ def update_camera(
     clear_pull_url: bool = False,
 ) -> Camera:
     camera = get_camera(session=session, camera_id=camera_id)
+    _check_edit(user, camera)
     new_lat = camera.lat if lat is None else lat
     new_lon = camera.lon if lon is None else lon
     new_kind = camera.kind if kind is None else kind
@@ -179,9 +242,10 @@ def update_camera(
     return camera
 
 
-def deactivate_camera(*, session: Session, camera_id: str) -> Camera:
+def deactivate_camera(*, session: Session, user: User, camera_id: str) -> Camera:
     """Take a camera out of search. The row stays: past requests and evidence refer to it."""
     camera = get_camera(session=session, camera_id=camera_id)
+    _check_edit(user, camera)
     if camera.active:
         camera.active = False
         camera.updated_at = utcnow()
@@ -253,16 +317,18 @@ def search_cameras(
     return [CameraHit(*row) for row in session.execute(stmt)]
 
 
-def approve_camera(*, session: Session, camera_id: str, approved_by: str) -> Camera:
-    """Staff approve an integrated camera's pull source: from now on alerts pull it directly."""
+def approve_camera(*, session: Session, user: User, camera_id: str) -> Camera:
+    """Staff approve an integrated camera's pull source: from now on alerts pull it directly.
+    Self-registered cameras belong to the program: its administrators approve them."""
     camera = get_camera(session=session, camera_id=camera_id)
+    _check_edit(user, camera)
     if camera.kind != CameraKind.integrated:
         raise Conflict("Only integrated cameras need approval; registered cameras are asked each time.")
     if not camera.active:
         raise Conflict("This camera was removed from the program; it cannot be approved.")
     if camera.approved_at is None:
         camera.approved_at = utcnow()
-        camera.approved_by = approved_by
+        camera.approved_by = user.id
         session.add(camera)
         session.flush()
     return camera

@@ -230,7 +230,7 @@ def test_integrated_cameras_need_a_business_and_approval_before_any_pull(web: Si
             limits=limits,
         )
         assert [r.kind for r in asked] == ["registered"]  # not approved: the owner is asked
-        approve_camera(session=s, camera_id=hit.id, approved_by=user.id)
+        approve_camera(session=s, user=user, camera_id=hit.id)
         _, pulled = create_alert(
             session=s,
             user=user,
