@@ -197,6 +197,7 @@ def test_exhausted_pool_answers_503_and_loses_no_upload(faults: FaultStack) -> N
         for t in readers:
             t.join(30)
         assert set(seen) <= {200, 503}, seen
+        assert seen[503] > 0, f"the pool was never exhausted: {seen}"  # the fault really happened
         assert not no_retry_after
         assert set(uploaded) <= {201, 503}, uploaded
     finally:
