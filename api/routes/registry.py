@@ -40,7 +40,7 @@ def get_owner(owner_id: str, _: StaffWriter, session: SessionDep) -> OwnerOut:
 
 
 @router.post("/cameras", status_code=201, response_model=CameraOut, dependencies=json_body)
-def create_camera(body: CameraIn, user: StaffWriter, session: SessionDep) -> CameraOut:
+def create_camera(body: CameraIn, user: StaffWriter, session: SessionDep, settings: SettingsDep) -> CameraOut:
     camera = registry.create_camera(
         session=session,
         owner_id=body.owner_id,
@@ -49,6 +49,7 @@ def create_camera(body: CameraIn, user: StaffWriter, session: SessionDep) -> Cam
         lon=body.lon,
         kind=body.kind,
         pull_url=body.pull_url,
+        pull_networks=settings.pull_networks,
         approved_by=user.id,
     )
     return CameraOut.model_validate(camera)
@@ -99,7 +100,9 @@ def get_camera(camera_id: str, _: StaffWriter, session: SessionDep) -> CameraOut
 
 
 @router.patch("/cameras/{camera_id}", response_model=CameraOut, dependencies=json_body)
-def update_camera(camera_id: str, body: CameraPatch, _: StaffWriter, session: SessionDep) -> CameraOut:
+def update_camera(
+    camera_id: str, body: CameraPatch, _: StaffWriter, session: SessionDep, settings: SettingsDep
+) -> CameraOut:
     given = body.model_fields_set
     camera = registry.update_camera(
         session=session,
@@ -109,6 +112,7 @@ def update_camera(camera_id: str, body: CameraPatch, _: StaffWriter, session: Se
         lon=body.lon,
         kind=body.kind,
         pull_url=body.pull_url,
+        pull_networks=settings.pull_networks,
         clear_pull_url="pull_url" in given and body.pull_url is None,
     )
     return CameraOut.model_validate(camera)

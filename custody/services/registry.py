@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from custody import netpolicy
 from custody.errors import Conflict, NotFound, Unprocessable
 from custody.geo import EARTH_RADIUS_M, bounding_box, haversine_m, lat_cell, validate_point
 from custody.models import Camera, CameraKind, Owner
@@ -94,6 +96,19 @@ def check_camera_fields(kind: str, pull_url: str | None) -> None:
         )
 
 
+def check_pull_url(pull_url: str | None, pull_networks: Sequence[netpolicy.Network]) -> None:
+    """Refuse (422) a recorder address custody would not pull from: not http(s), a host that does not
+    resolve, or one resolving into a private, loopback or link-local network that
+    CUSTODY_PULL_ALLOWED_NETWORKS does not list. The pull checks again (DNS may change meanwhile)."""
+    if pull_url is None:
+        return
+    try:
+        netpolicy.check_url(pull_url, pull_networks)
+    except netpolicy.PullRefused as exc:
+        reason = exc.reason[:1].upper() + exc.reason[1:]
+        raise Unprocessable(f"{reason}.", code="pull_url_refused") from exc
+
+
 def create_camera(
     *,
     session: Session,
@@ -103,6 +118,7 @@ def create_camera(
     lon: float,
     kind: str,
     pull_url: str | None,
+    pull_networks: Sequence[netpolicy.Network],
     approved_by: str | None = None,
 ) -> Camera:
     label = label.strip()
@@ -110,6 +126,7 @@ def create_camera(
         raise Unprocessable("The camera label is empty; describe where it is or what it sees.")
     _check_point(lat, lon)
     check_camera_fields(kind, pull_url)
+    check_pull_url(pull_url, pull_networks)
     if session.get(Owner, owner_id) is None:
         raise Unprocessable(
             f"No owner {owner_id}; register the owner first with POST /owners.", code="unknown_owner"
@@ -157,6 +174,7 @@ def update_camera(
     lat: float | None = None,
     lon: float | None = None,
     kind: str | None = None,
+    pull_networks: Sequence[netpolicy.Network],
     pull_url: str | None = None,
     clear_pull_url: bool = False,
 ) -> Camera:
@@ -167,6 +185,8 @@ def update_camera(
     new_pull = None if clear_pull_url else (pull_url if pull_url is not None else camera.pull_url)
     _check_point(new_lat, new_lon)
     check_camera_fields(new_kind, new_pull)
+    if new_pull != camera.pull_url:  # an unchanged address is checked at each pull, not at each edit
+        check_pull_url(new_pull, pull_networks)
     if label is not None:
         if not label.strip():
             raise Unprocessable("The camera label is empty; describe where it is or what it sees.")

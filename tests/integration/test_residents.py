@@ -122,7 +122,10 @@ def test_links_work_once_and_expire_and_unconfirmed_accounts_register_nothing(we
         assert owner.confirmed_at is None
         with pytest.raises(Forbidden):
             res.add_camera(
-                session=s, owner=owner, form=res.CameraForm("x", 1, 1, "", None, "registered", None)
+                session=s,
+                owner=owner,
+                form=res.CameraForm("x", 1, 1, "", None, "registered", None),
+                pull_networks=[],
             )
     link = _links(web, email, 1)[0]
     assert _use(client, link).status_code == 303
