@@ -9,6 +9,7 @@ pass, a 404 or a file that is not a video will not.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -113,13 +114,15 @@ def open_pull(
     max_duration_s: float | None = None,
     chunk_bytes: int = 1024 * 1024,
     resolve: netpolicy.Resolver = netpolicy.system_resolver,
+    trust: ssl.SSLContext | None = None,
 ) -> Iterator[Iterator[bytes]]:
     """Ask the recorder at `url` for the window and yield the body's chunks; any failure is a
     RecorderFailure in plain words.
 
     The URL is checked by custody.netpolicy first, and the connection goes to the address that check
     approved (the host name is sent as the Host header and as the TLS server name, so virtual hosts
-    and certificates work as usual): a name resolving elsewhere a second time is never connected to.
+    and certificates are checked against the name as usual; `trust` replaces the system's CAs, for
+    tests): a name resolving elsewhere a second time is never connected to.
     No redirect is followed, no proxy from the environment is used (its address would not be ours to
     check), and a refused address is never contacted, so nothing it would answer reaches a history.
     """
@@ -130,7 +133,9 @@ def open_pull(
     extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else {}
     deadline = None if max_duration_s is None else time.monotonic() + max_duration_s
     try:
-        with httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False) as client:
+        with httpx.Client(
+            timeout=timeout_s, follow_redirects=False, trust_env=False, verify=trust or True
+        ) as client:
             request = client.build_request(
                 "GET",
                 # The window is added to the address's own query (a channel number stays).
