@@ -1,7 +1,7 @@
 """rate-limited actions are counted per subject in the database
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-28 10:10:00
 
 Generating a custody report or bundle appends to the ledger; a user may do it only so often per minute
@@ -14,8 +14,8 @@ import sqlmodel
 import custody.timeutil
 
 
-revision = '0006'
-down_revision = '0005'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
