@@ -304,8 +304,13 @@ async def add_camera(
     owner, web = resident
     form = await checked_form(request, web)
     try:
-        res.add_camera(
-            session=session, owner=owner, form=_camera_form(form), pull_networks=settings.pull_networks
+        # In a thread: checking an integrated camera's address resolves its host name (custody/netpolicy.py).
+        await asyncio.to_thread(
+            res.add_camera,
+            session=session,
+            owner=owner,
+            form=_camera_form(form),
+            pull_networks=settings.pull_networks,
         )
     except CustodyError as exc:
         return _camera_page(
@@ -340,7 +345,8 @@ async def edit_camera(
     owner, web = resident
     form = await checked_form(request, web)
     try:
-        res.edit_camera(
+        await asyncio.to_thread(
+            res.edit_camera,
             session=session,
             owner=owner,
             camera_id=camera_id,
