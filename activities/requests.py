@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-import httpx
 from minio import Minio
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -330,23 +329,19 @@ class RequestActivities:
             raise ApplicationError(f"camera of request {request_id} has no pull URL", non_retryable=True)
         evidence_id = new_id()
         key = object_key(case_id=case_id, request_id=request_id, evidence_id=evidence_id)
-        timeout_s = float(self.settings.pull_timeout_s)
         try:
-            try:
-                with httpx.stream(
-                    "GET",
-                    camera.pull_url,
-                    params=recorder.window_params(*window),
-                    timeout=timeout_s,
-                    follow_redirects=False,
-                ) as resp:
-                    if resp.status_code != 200:
-                        raise recorder.describe_status(resp.status_code)
-                    stored, content_type = self._stream_to_store(
-                        key, resp.iter_bytes(1024 * 1024), request_id
-                    )
-            except httpx.HTTPError as exc:
-                raise recorder.describe_http_error(exc, timeout_s=timeout_s) from exc
+            # Checked against CUSTODY_PULL_ALLOWED_NETWORKS again now (DNS may have changed since the
+            # camera was registered) and connected to the checked address only: custody/recorder.py.
+            with recorder.open_pull(
+                camera.pull_url,
+                start=window[0],
+                end=window[1],
+                allowed=self.settings.pull_networks,
+                timeout_s=float(self.settings.pull_timeout_s),
+                limit_bytes=self.settings.max_file_bytes,
+                max_duration_s=self.settings.pull_max_duration_s,
+            ) as chunks:
+                stored, content_type = self._stream_to_store(key, chunks, request_id)
         except recorder.RecorderFailure as failure:
             self._note_failed_try(request_id, failure)
             raise ApplicationError(

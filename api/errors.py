@@ -47,7 +47,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if is_html_path(request.url.path):
             if isinstance(exc, LoginRequired):
                 return redirect(exc.location)
-            return error_page(request, exc.status, exc.code, exc.message)
+            page = error_page(request, exc.status, exc.code, exc.message)
+            if isinstance(exc, TooManyRequests):
+                page.headers["Retry-After"] = str(exc.retry_after_s)
+            return page
         headers: dict[str, str] = {}
         if isinstance(exc, Unauthenticated):
             headers["WWW-Authenticate"] = "Bearer"

@@ -60,6 +60,8 @@ EXTRA: dict[tuple[str, str], set[int]] = {
     ("PUT", "/consent/{token}/files/{filename}"): {400, 403, 404, 409, 410, 413, 415, 422},
     ("POST", "/consent/{token}/complete"): {403, 404, 409, 410, 503},
     ("GET", "/ledger/checkpoints/{tree_size}"): {404},
+    ("GET", "/cases/{case_id}/custody-report.pdf"): {429},
+    ("GET", "/cases/{case_id}/custody-bundle.json"): {429},
 }
 #: Routes that answer people's browsers with a page, errors included (JSON when asked for it).
 HTML_TOO = {("GET", "/consent/{token}")}

@@ -368,6 +368,19 @@ class SignupAttempt(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
+class RateEvent(SQLModel, table=True):
+    """One use of a rate-limited action (such as generating a custody report) by one subject, counted
+    in a sliding window. In the database, not in memory, so every API process counts the same uses."""
+
+    __tablename__ = "rate_events"
+    __table_args__ = (sa.Index("ix_rate_events_action_subject_at", "action", "subject", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    action: str = Field(max_length=32)
+    subject: str = Field(max_length=64)
+    at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
 class CaseShare(SQLModel, table=True):
     """Read-only access to a case for another agency (or one user of it) until `expires_at`, unless
     revoked first. Granting and revoking are ledger events; the row is never deleted."""

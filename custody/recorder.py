@@ -9,11 +9,16 @@ pass, a 404 or a file that is not a video will not.
 
 from __future__ import annotations
 
+import ssl
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
 
+from custody import netpolicy
 from custody.media import SNIFF_BYTES, size_words, sniff_video
 from custody.timeutil import rfc3339, utcnow
 
@@ -58,6 +63,8 @@ def describe_status(status: int) -> RecorderFailure:
         403: " (it refused custody's access)",
         404: " (no recording at that address for the window)",
     }.get(status, "")
+    if 300 <= status < 400:
+        hint = " (a redirect: custody follows none; give the recorder's final address)"
     return RecorderFailure(f"the recorder answered HTTP {status}{hint}", retryable)
 
 
@@ -74,6 +81,87 @@ def window_params(start: datetime, end: datetime) -> dict[str, str]:
     return {"start": rfc3339(start), "end": rfc3339(end)}
 
 
+def too_slow(max_duration_s: float) -> RecorderFailure:
+    return RecorderFailure(
+        f"the recorder sent too slowly: the pull was stopped after {max_duration_s:g} s", False
+    )
+
+
+def _bounded(
+    chunks: Iterator[bytes], *, limit_bytes: int | None, deadline: float | None, max_duration_s: float
+) -> Iterator[bytes]:
+    """The body's chunks, cut off with a plain reason past the size limit or the whole-pull deadline
+    (the per-read timeout alone lets a recorder drip one byte a minute for ever)."""
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if limit_bytes is not None and total > limit_bytes:
+            raise too_large(limit_bytes)
+        if deadline is not None and time.monotonic() > deadline:
+            raise too_slow(max_duration_s)
+        yield chunk
+
+
+@contextmanager
+def open_pull(
+    url: str,
+    *,
+    start: datetime,
+    end: datetime,
+    allowed: Sequence[netpolicy.Network],
+    timeout_s: float,
+    limit_bytes: int | None = None,
+    max_duration_s: float | None = None,
+    chunk_bytes: int = 1024 * 1024,
+    resolve: netpolicy.Resolver = netpolicy.system_resolver,
+    trust: ssl.SSLContext | None = None,
+) -> Iterator[Iterator[bytes]]:
+    """Ask the recorder at `url` for the window and yield the body's chunks; any failure is a
+    RecorderFailure in plain words.
+
+    The URL is checked by custody.netpolicy first, and the connection goes to the address that check
+    approved (the host name is sent as the Host header and as the TLS server name, so virtual hosts
+    and certificates are checked against the name as usual; `trust` replaces the system's CAs, for
+    tests): a name resolving elsewhere a second time is never connected to.
+    No redirect is followed, no proxy from the environment is used (its address would not be ours to
+    check), and a refused address is never contacted, so nothing it would answer reaches a history.
+    """
+    try:
+        target = netpolicy.check_url(url, allowed, resolve=resolve)
+    except netpolicy.PullRefused as exc:
+        raise RecorderFailure(exc.reason, exc.retryable) from exc
+    extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else {}
+    deadline = None if max_duration_s is None else time.monotonic() + max_duration_s
+    try:
+        with httpx.Client(
+            timeout=timeout_s, follow_redirects=False, trust_env=False, verify=trust or True
+        ) as client:
+            request = client.build_request(
+                "GET",
+                # The window is added to the address's own query (a channel number stays).
+                target.pinned_url.copy_merge_params(window_params(start, end)),
+                headers={"Host": target.host_header},
+                extensions=extensions,
+            )
+            resp = client.send(request, stream=True)
+            try:
+                if resp.status_code != 200:
+                    raise describe_status(resp.status_code)
+                declared = resp.headers.get("content-length", "")
+                if limit_bytes is not None and declared.isdigit() and int(declared) > limit_bytes:
+                    raise too_large(limit_bytes)
+                yield _bounded(
+                    resp.iter_bytes(chunk_bytes),
+                    limit_bytes=limit_bytes,
+                    deadline=deadline,
+                    max_duration_s=max_duration_s or 0,
+                )
+            finally:
+                resp.close()
+    except httpx.HTTPError as exc:
+        raise describe_http_error(exc, timeout_s=timeout_s) from exc
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     ok: bool
@@ -81,27 +169,33 @@ class ProbeResult:
     content_type: str | None = None
 
 
-def test_pull(url: str, *, timeout_s: float = 5.0, max_bytes: int = 64 * 1024) -> ProbeResult:
+def test_pull(
+    url: str,
+    *,
+    allowed: Sequence[netpolicy.Network],
+    timeout_s: float = 5.0,
+    max_bytes: int = 64 * 1024,
+) -> ProbeResult:
     """Ask the recorder for the last minute of footage and read at most `max_bytes`: enough to see that
-    it answers and sends a video. No redirects are followed; nothing is stored."""
+    it answers and sends a video. The same address policy as a pull; nothing is stored."""
     end = utcnow()
+    head = b""
     try:
-        with httpx.stream(
-            "GET",
+        with open_pull(
             url,
-            params=window_params(end - timedelta(minutes=1), end),
-            timeout=timeout_s,
-            follow_redirects=False,
-        ) as resp:
-            if resp.status_code != 200:
-                return ProbeResult(False, describe_status(resp.status_code).reason)
-            head = b""
-            for chunk in resp.iter_bytes(4096):
+            start=end - timedelta(minutes=1),
+            end=end,
+            allowed=allowed,
+            timeout_s=timeout_s,
+            max_duration_s=timeout_s * 2,
+            chunk_bytes=4096,
+        ) as chunks:
+            for chunk in chunks:
                 head += chunk
                 if len(head) >= max(SNIFF_BYTES, 1) or len(head) >= max_bytes:
                     break
-    except httpx.HTTPError as exc:
-        return ProbeResult(False, describe_http_error(exc, timeout_s=timeout_s).reason)
+    except RecorderFailure as failure:
+        return ProbeResult(False, failure.reason)
     if not head:
         return ProbeResult(False, EMPTY.reason)
     sniffed = sniff_video(head[:SNIFF_BYTES])

@@ -11,6 +11,7 @@ mode a missing secret stops start-up with a message naming the variable to set.
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
@@ -175,6 +176,16 @@ class Settings(BaseSettings):
     pull_retry_interval_s: float = Field(
         2, gt=0, le=600, description="Wait before the second try of a failed pull (doubling each try)"
     )
+    pull_max_duration_s: float = Field(
+        3600, gt=0, description="Longest a whole pull may take, however steadily the recorder sends"
+    )
+    pull_allowed_networks: Annotated[list[IPv4Network | IPv6Network] | None, NoDecode] = Field(
+        None,
+        description=(
+            "Private, loopback and link-local networks an integrated camera's pull URL may reach, "
+            "comma-separated CIDRs; default none, except 127.0.0.0/8 in dev mode"
+        ),
+    )
     consent_ttl_s: int = Field(604800, ge=1, description="How long an owner may answer a request")
     reminders_s: Annotated[list[int], NoDecode] = Field(
         default_factory=lambda: [86400, 259200],
@@ -213,6 +224,9 @@ class Settings(BaseSettings):
     share_max_days: int = Field(
         180, ge=1, description="Longest a case may be shared before it must be renewed"
     )
+    report_rate_per_min: int = Field(
+        30, ge=1, description="Custody reports and bundles one user may generate per minute"
+    )
 
     # --- embedded launcher -----------------------------------------------------------------------
     demo_users: bool = Field(True, description="Create one demo user per role in dev mode")
@@ -248,6 +262,15 @@ class Settings(BaseSettings):
                         f"CUSTODY_TRUSTED_PROXIES must be comma-separated IP addresses or CIDRs; "
                         f"{item!r} is neither"
                     ) from exc
+        return value
+
+    @field_validator("pull_allowed_networks", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: object) -> object:
+        if isinstance(value, str | list | tuple):
+            from custody.netpolicy import parse_networks
+
+            return parse_networks(value)
         return value
 
     @field_validator("time_zone")
@@ -296,6 +319,14 @@ class Settings(BaseSettings):
         from custody.localtime import zone
 
         return zone(self.time_zone)
+
+    @property
+    def pull_networks(self) -> list[IPv4Network | IPv6Network]:
+        """Where pulls may go besides public addresses (CUSTODY_PULL_ALLOWED_NETWORKS): when unset,
+        nowhere, except the local machine in dev mode (the demo recorder runs there)."""
+        if self.pull_allowed_networks is not None:
+            return list(self.pull_allowed_networks)
+        return [IPv4Network("127.0.0.0/8")] if self.mode == "dev" else []
 
     @property
     def api_url(self) -> str:

@@ -62,6 +62,8 @@ class Stack:
             "report_signing_cert": self.secrets["report_signing_cert"],
             "report_signing_key": self.secrets["report_signing_key"],
             "demo_users": False,
+            # Test recorders listen on this machine; tests of the default (none allowed) override it.
+            "pull_allowed_networks": "127.0.0.0/8",
         }
         values.update(overrides)
         return Settings(**values)  # type: ignore[arg-type]

@@ -44,7 +44,7 @@ def get_owner(owner_id: Id, user: StaffWriter, session: SessionDep) -> OwnerOut:
 
 
 @router.post("/cameras", status_code=201, response_model=CameraOut, dependencies=json_body)
-def create_camera(body: CameraIn, user: StaffWriter, session: SessionDep) -> CameraOut:
+def create_camera(body: CameraIn, user: StaffWriter, session: SessionDep, settings: SettingsDep) -> CameraOut:
     """A camera of an owner your agency registered (404 for any other owner)."""
     camera = registry.create_camera(
         session=session,
@@ -55,6 +55,7 @@ def create_camera(body: CameraIn, user: StaffWriter, session: SessionDep) -> Cam
         lon=body.lon,
         kind=body.kind,
         pull_url=body.pull_url,
+        pull_networks=settings.pull_networks,
     )
     return CameraOut.model_validate(camera)
 
@@ -104,7 +105,9 @@ def get_camera(camera_id: Id, _: StaffWriter, session: SessionDep) -> CameraOut:
 
 
 @router.patch("/cameras/{camera_id}", response_model=CameraOut, dependencies=json_body)
-def update_camera(camera_id: Id, body: CameraPatch, user: StaffWriter, session: SessionDep) -> CameraOut:
+def update_camera(
+    camera_id: Id, body: CameraPatch, user: StaffWriter, session: SessionDep, settings: SettingsDep
+) -> CameraOut:
     """Change a camera your agency registered (another agency's camera: 403)."""
     given = body.model_fields_set
     camera = registry.update_camera(
@@ -116,6 +119,7 @@ def update_camera(camera_id: Id, body: CameraPatch, user: StaffWriter, session: 
         lon=body.lon,
         kind=body.kind,
         pull_url=body.pull_url,
+        pull_networks=settings.pull_networks,
         clear_pull_url="pull_url" in given and body.pull_url is None,
     )
     return CameraOut.model_validate(camera)

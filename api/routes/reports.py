@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import SessionDep, require_roles
+from custody import ratelimit
 from custody.ledger.entries import CustodyEvent, EventType
 from custody.ledger.store import Ledger
 from custody.models import User
@@ -30,11 +31,26 @@ async def _bundle_for(
     """Record that the case's custody record is being produced (a ledger event of its own), then
     build the bundle under a checkpoint that covers that event's predecessors."""
     access = case_svc.case_access(session=session, user=user, case_id=case_id)
+    settings = request.app.state.settings
+    # Each report or bundle is a ledger entry for ever: a limit per user, checked before anything is
+    # appended (a refused request leaves no entry).
+    await asyncio.to_thread(
+        ratelimit.take,
+        request.app.state.engine,
+        action="custody_report",
+        subject=user.id,
+        limit=settings.report_rate_per_min,
+        window_s=60,
+        refusal=(
+            f"You generated {settings.report_rate_per_min} custody reports or bundles in the last "
+            "minute, the most one person may (CUSTODY_REPORT_RATE_PER_MIN)"
+        ),
+    )
     facts = bundle_facts(
         session=session,
         case=access.case,
         user=user,
-        pseudonymise=request.app.state.settings.report_pseudonymise_owners,
+        pseudonymise=settings.report_pseudonymise_owners,
     )
     via = access.via_share
     ledger: Ledger = request.app.state.ledger

@@ -162,7 +162,8 @@ async def test_pull(camera_id: str, request: Request, session: SessionDep, staff
     if not camera.pull_url:
         result = recorder.ProbeResult(False, "this camera has no recorder address")
     else:
-        result = await asyncio.to_thread(recorder.test_pull, camera.pull_url)
+        allowed = request.app.state.settings.pull_networks
+        result = await asyncio.to_thread(recorder.test_pull, camera.pull_url, allowed=allowed)
     return _cameras_page(request, session, staff, camera.label, probe=(camera.id, result))
 
 

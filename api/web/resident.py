@@ -309,11 +309,20 @@ def new_camera(request: Request, resident: ResidentSession) -> Response:
 
 
 @router.post("/cameras")
-async def add_camera(request: Request, session: SessionDep, resident: ResidentSession) -> Response:
+async def add_camera(
+    request: Request, session: SessionDep, settings: SettingsDep, resident: ResidentSession
+) -> Response:
     owner, web = resident
     form = await checked_form(request, web)
     try:
-        res.add_camera(session=session, owner=owner, form=_camera_form(form))
+        # In a thread: checking an integrated camera's address resolves its host name (custody/netpolicy.py).
+        await asyncio.to_thread(
+            res.add_camera,
+            session=session,
+            owner=owner,
+            form=_camera_form(form),
+            pull_networks=settings.pull_networks,
+        )
     except CustodyError as exc:
         return _camera_page(
             request, owner, web, form=form, camera_id=None, status=exc.status, error=exc.message
@@ -342,12 +351,19 @@ def edit_camera_page(
 
 @router.post("/cameras/{camera_id}")
 async def edit_camera(
-    camera_id: str, request: Request, session: SessionDep, resident: ResidentSession
+    camera_id: str, request: Request, session: SessionDep, settings: SettingsDep, resident: ResidentSession
 ) -> Response:
     owner, web = resident
     form = await checked_form(request, web)
     try:
-        res.edit_camera(session=session, owner=owner, camera_id=camera_id, form=_camera_form(form))
+        await asyncio.to_thread(
+            res.edit_camera,
+            session=session,
+            owner=owner,
+            camera_id=camera_id,
+            form=_camera_form(form),
+            pull_networks=settings.pull_networks,
+        )
     except CustodyError as exc:
         return _camera_page(
             request, owner, web, form=form, camera_id=camera_id, status=exc.status, error=exc.message

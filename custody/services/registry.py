@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from custody import netpolicy
 from custody.agencies import HOME_AGENCY
 from custody.errors import Conflict, Forbidden, NotFound, Unprocessable
 from custody.geo import EARTH_RADIUS_M, bounding_box, haversine_m, lat_cell, validate_point
@@ -150,6 +152,19 @@ def check_camera_fields(kind: str, pull_url: str | None) -> None:
         )
 
 
+def check_pull_url(pull_url: str | None, pull_networks: Sequence[netpolicy.Network]) -> None:
+    """Refuse (422) a recorder address custody would not pull from: not http(s), a host that does not
+    resolve, or one resolving into a private, loopback or link-local network that
+    CUSTODY_PULL_ALLOWED_NETWORKS does not list. The pull checks again (DNS may change meanwhile)."""
+    if pull_url is None:
+        return
+    try:
+        netpolicy.check_url(pull_url, pull_networks)
+    except netpolicy.PullRefused as exc:
+        reason = exc.reason[:1].upper() + exc.reason[1:]
+        raise Unprocessable(f"{reason}.", code="pull_url_refused") from exc
+
+
 def create_camera(
     *,
     session: Session,
@@ -160,6 +175,7 @@ def create_camera(
     lon: float,
     kind: str,
     pull_url: str | None,
+    pull_networks: Sequence[netpolicy.Network],
 ) -> Camera:
     """A camera registered by `user`'s agency, for an owner that agency registered (or any owner,
     for a program administrator). An owner `user` may not see is 404, as if there were none."""
@@ -168,6 +184,7 @@ def create_camera(
         raise Unprocessable("The camera label is empty; describe where it is or what it sees.")
     _check_point(lat, lon)
     check_camera_fields(kind, pull_url)
+    check_pull_url(pull_url, pull_networks)
     owner = session.get(Owner, owner_id)
     if owner is None or not sees_owner(user, owner):
         raise NotFound(
@@ -219,6 +236,7 @@ def update_camera(
     lat: float | None = None,
     lon: float | None = None,
     kind: str | None = None,
+    pull_networks: Sequence[netpolicy.Network],
     pull_url: str | None = None,
     clear_pull_url: bool = False,
 ) -> Camera:
@@ -230,6 +248,8 @@ def update_camera(
     new_pull = None if clear_pull_url else (pull_url if pull_url is not None else camera.pull_url)
     _check_point(new_lat, new_lon)
     check_camera_fields(new_kind, new_pull)
+    if new_pull != camera.pull_url:  # an unchanged address is checked at each pull, not at each edit
+        check_pull_url(new_pull, pull_networks)
     if label is not None:
         if not label.strip():
             raise Unprocessable("The camera label is empty; describe where it is or what it sees.")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,7 +33,14 @@ from custody.models import (
     RequestStatus,
     SignupAttempt,
 )
-from custody.services.registry import check_camera_fields, check_email, check_phone, create_owner
+from custody.netpolicy import Network
+from custody.services.registry import (
+    check_camera_fields,
+    check_email,
+    check_phone,
+    check_pull_url,
+    create_owner,
+)
 from custody.timeutil import rfc3339, utcnow
 
 CONFIRM = "confirm"
@@ -243,7 +251,9 @@ def _check_form(owner: Owner, form: CameraForm) -> None:
         )
 
 
-def add_camera(*, session: Session, owner: Owner, form: CameraForm) -> Camera:
+def add_camera(
+    *, session: Session, owner: Owner, form: CameraForm, pull_networks: Sequence[Network]
+) -> Camera:
     """A camera of a confirmed owner. Integrated cameras wait for staff approval before any pull
     (until then they are asked like registered cameras)."""
     if owner.confirmed_at is None:
@@ -251,6 +261,8 @@ def add_camera(*, session: Session, owner: Owner, form: CameraForm) -> Camera:
     if owner.withdrawn_at is not None:
         raise Forbidden("This account left the program; sign up again to register cameras.")
     _check_form(owner, form)
+    if form.kind == CameraKind.integrated:
+        check_pull_url(form.pull_url, pull_networks)
     camera = Camera(
         owner_id=owner.id,
         label=form.label.strip(),
@@ -274,10 +286,14 @@ def owned_camera(*, session: Session, owner: Owner, camera_id: str) -> Camera:
     return camera
 
 
-def edit_camera(*, session: Session, owner: Owner, camera_id: str, form: CameraForm) -> Camera:
+def edit_camera(
+    *, session: Session, owner: Owner, camera_id: str, form: CameraForm, pull_networks: Sequence[Network]
+) -> Camera:
     camera = owned_camera(session=session, owner=owner, camera_id=camera_id)
     _check_form(owner, form)
     pull_url = form.pull_url if form.kind == CameraKind.integrated else None
+    if pull_url != camera.pull_url:
+        check_pull_url(pull_url, pull_networks)
     if form.kind != camera.kind or pull_url != camera.pull_url:
         camera.approved_at, camera.approved_by = None, None  # a new pull source needs a new approval
     camera.label, camera.lat, camera.lon = form.label.strip(), form.lat, form.lon

@@ -6,8 +6,14 @@ from __future__ import annotations
 import base64
 import multiprocessing as mp
 import os
+import random
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -18,7 +24,9 @@ from custody.ledger.entries import CustodyEvent, EventType
 from custody.ledger.merkle import leaf_hash, root_of, verify_consistency, verify_inclusion
 from custody.ledger.note import Signer, open_checkpoint
 from custody.ledger.store import Ledger, LedgerRangeError
+from custody.ledger.verify import verify_export
 from tests.conftest import _create_pg_database, _drop_pg_database
+from tests.integration import ledger_appender as appender
 
 SEED = base64.b64encode(b"\x07" * 32).decode()
 
@@ -159,3 +167,84 @@ def test_growth_samples_checkpoints_evenly_without_reading_them_all(ledger_db: s
     assert set(sample) <= set(everything)
     recent = ledger.recent_checkpoints(5)
     assert [c.tree_size for c in recent] == [s for s, _ in reversed(everything[-5:])]
+
+
+#: How each appending process dies: inside an append after its rows are inserted, inside a checkpoint
+#: signing after its row is inserted, or killed from outside at a random moment of an append loop.
+CRASHES = ("entries", "loop", "checkpoint", "loop")
+
+
+def _intact(ledger: Ledger) -> list[bytes]:
+    """The log's leaves, after checking it has no gap (indices 0..n-1), an unbroken `prev` chain and
+    a stored tree equal to the tree of its entries."""
+    n = ledger.size()
+    with ledger.engine.connect() as conn:
+        count, lowest = conn.execute(sa.text("SELECT count(*), min(idx) FROM ledger_entries")).one()
+    assert count == n and lowest == 0, f"gap: {count} entries for indices 0..{n - 1}"
+    entries = ledger.entries(0, n)
+    leaves = [leaf_hash(data) for _, data in entries]
+    for (i, data), prev_leaf in zip(entries[1:], leaves, strict=False):
+        assert f'"prev":"{prev_leaf.hex()}"'.encode() in data, f"broken prev link at {i}"
+    assert ledger.root(n) == root_of(leaves), "the stored tree differs from the entries' tree"
+    return leaves
+
+
+def test_a_process_killed_inside_an_append_leaves_no_gap_or_fork_and_appends_continue(
+    ledger_db: str, tmp_path: Path
+) -> None:
+    assert appender.SEED_B64 == SEED  # one signing key for every checkpoint of this database
+    ledger = _ledger(ledger_db)
+    rng = random.Random(20261128)
+    signed: dict[int, bytes] = {}  # every checkpoint seen so far: size -> root
+    root = Path(__file__).resolve().parents[2]
+    for mode in CRASHES:
+        round_ = uuid.uuid4().hex[:8]
+        checkpoints_before = len(ledger.checkpoints())
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.ledger_appender", ledger_db, round_, mode],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        lines: list[str] = []
+        if mode == "loop":  # wait for a few committed batches, then kill during a later one
+            assert proc.stdout is not None
+            lines = [proc.stdout.readline().strip() for _ in range(rng.randint(2, 6))]
+            time.sleep(rng.uniform(0, 0.03))
+            proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+        lines += out.splitlines()
+        assert proc.returncode == -signal.SIGKILL, (mode, lines, err)
+        assert "survived" not in lines
+        if mode != "loop":
+            assert any(line.startswith("stage ") for line in lines), (mode, lines, err)
+        committed = max(int(line.split()[1]) for line in lines if line.startswith("committed"))
+
+        leaves = _intact(ledger)
+        n = len(leaves)
+        assert n >= committed, "an append the process saw committed was lost"
+        with ledger.engine.connect() as conn:
+            killed = conn.execute(
+                sa.text("SELECT count(*) FROM ledger_entries WHERE idempotency_key LIKE :k"),
+                {"k": f"r{round_}-b99-%"},
+            ).scalar_one()
+        assert killed == 0, "part of the killed append was kept"
+        checkpoints = ledger.checkpoints()
+        if mode != "loop":
+            assert len(checkpoints) == checkpoints_before, "the killed checkpoint was kept"
+        # No fork: every checkpoint ever signed, before or after a crash, is a prefix of today's tree.
+        for cp in checkpoints:
+            opened = open_checkpoint(cp.note, ledger.verifier, origin="custody.test/ledger")
+            assert opened.root == cp.root == root_of(leaves[: cp.tree_size])
+            assert signed.setdefault(cp.tree_size, cp.root) == cp.root, "two roots for one size"
+            if cp.tree_size:
+                proof = ledger.consistency_proof(cp.tree_size, n)
+                verify_consistency(cp.tree_size, n, cp.root, ledger.root(n), proof)
+        # Appends continue where the log ends, and the killed keys can be appended afresh.
+        assert ledger.append([(f"after-{round_}", _event(0))]) == [n]
+        assert ledger.append([(f"r{round_}-b99-0", _event(1))]) == [n + 1]
+    # And the whole log verifies offline, every checkpoint included.
+    exported = ledger.export(tmp_path / "export")
+    report = verify_export(tmp_path / "export", ledger.verifier)
+    assert report.tree_size == exported.tree_size and len(report.checkpoints_checked) >= len(signed)

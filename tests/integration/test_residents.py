@@ -122,7 +122,10 @@ def test_links_work_once_and_expire_and_unconfirmed_accounts_register_nothing(we
         assert owner.confirmed_at is None
         with pytest.raises(Forbidden):
             res.add_camera(
-                session=s, owner=owner, form=res.CameraForm("x", 1, 1, "", None, "registered", None)
+                session=s,
+                owner=owner,
+                form=res.CameraForm("x", 1, 1, "", None, "registered", None),
+                pull_networks=[],
             )
     link = _links(web, email, 1)[0]
     assert _use(client, link).status_code == 303
@@ -208,6 +211,10 @@ def test_integrated_cameras_need_a_business_and_approval_before_any_pull(web: Si
         ).status_code
         == 303
     )
+    # Anybody may sign up: a recorder address inside the program's network (cloud metadata here) is
+    # refused on the form, naming the setting that would allow it.
+    metadata = _add_camera(client, csrf, lat, lon, kind="integrated", pull_url="http://169.254.169.254/")
+    assert metadata.status_code == 422 and "CUSTODY_PULL_ALLOWED_NETWORKS" in metadata.text
     assert _add_camera(client, csrf, lat, lon, **pull).status_code == 303
     admin_id = make_user(web.engine, "admin")
     with session_scope(web.engine) as s:
