@@ -105,7 +105,9 @@ PullUrl = Annotated[
         min_length=8,
         max_length=2048,
         pattern=PULL_URL_PATTERN,
-        description="The recorder's http(s) address custody fetches footage from; integrated cameras need it",
+        description="The recorder's http(s) address custody fetches footage from; integrated cameras "
+        "need it. Its host must resolve to public addresses only, unless CUSTODY_PULL_ALLOWED_NETWORKS "
+        "lists the network (else 422 pull_url_refused)",
     ),
 ]
 
