@@ -44,6 +44,7 @@ from devstack.servers import (
 )
 from storage.evidence import open_multiparts
 from storage.s3 import make_client
+from tests.conftest import _create_pg_database, _drop_pg_database
 from tests.flow import link_in, messages_to, wait_for
 from tests.helpers import make_user, settings_env, unique_email
 
@@ -294,7 +295,14 @@ class FaultStack:
 
 @pytest.fixture(scope="module")
 def faults(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
+    """A stack of its own, on a database of its own (of `db_url`'s engine): its ledger is signed
+    with its own key and its faults must not reach other tests' data."""
     home = tmp_path_factory.mktemp("faults")
+    pg_name: str | None = None
+    if db_url.startswith("sqlite"):
+        db_url = f"sqlite:///{home / 'faults.db'}"
+    else:
+        pg_name, db_url = _create_pg_database()
     secrets = ensure_dev_secrets(home)
     logs = home / "logs"
     ports = {
@@ -372,3 +380,5 @@ def faults(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fa
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGCONT)
             child.stop()
+        if pg_name is not None:
+            _drop_pg_database(pg_name)
