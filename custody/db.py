@@ -35,7 +35,12 @@ def normalise_url(url: str) -> str:
 
 
 def create_db_engine(
-    url: str, *, pool_size: int = 20, max_overflow: int | None = None, pool_timeout_s: float = 5.0
+    url: str,
+    *,
+    pool_size: int = 20,
+    max_overflow: int | None = None,
+    pool_timeout_s: float = 5.0,
+    lock_timeout_s: float = 30.0,
 ) -> Engine:
     """The one engine of a process. The pool holds as many connections as the threads that use them
     (the API's thread pool, the worker's activity threads), and a caller that still finds none free
@@ -44,6 +49,7 @@ def create_db_engine(
     url = normalise_url(url)
     overflow = pool_size if max_overflow is None else max_overflow
     pool = {"pool_size": pool_size, "max_overflow": overflow, "pool_timeout": pool_timeout_s}
+    lock_ms = max(1, int(lock_timeout_s * 1000))
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
@@ -51,7 +57,7 @@ def create_db_engine(
         memory = not path or path == ":memory:"
         engine = sa.create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": lock_ms / 1000},
             **({} if memory else pool),
         )
 
@@ -60,7 +66,7 @@ def create_db_engine(
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={lock_ms}")
             cur.execute("PRAGMA synchronous=FULL")  # a commit is on disk when it returns
             try:
                 cur.execute("SELECT sin(0), asin(0), sqrt(1), radians(0)")
@@ -79,7 +85,11 @@ def create_db_engine(
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, **pool)
+    # A lock held elsewhere (a stuck session, a manual LOCK TABLE) is waited for `lock_timeout_s`,
+    # then the statement fails and the API answers 503, instead of waiting for ever.
+    return sa.create_engine(
+        url, pool_pre_ping=True, connect_args={"options": f"-c lock_timeout={lock_ms}"}, **pool
+    )
 
 
 def engine_for(settings: Settings, *, threads: int = 0) -> Engine:
@@ -87,10 +97,17 @@ def engine_for(settings: Settings, *, threads: int = 0) -> Engine:
     worker's activity threads): one connection each, plus a few for its background loops."""
     if threads:
         return create_db_engine(
-            settings.db_url, pool_size=threads, max_overflow=8, pool_timeout_s=settings.db_pool_timeout_s
+            settings.db_url,
+            pool_size=threads,
+            max_overflow=8,
+            pool_timeout_s=settings.db_pool_timeout_s,
+            lock_timeout_s=settings.db_lock_timeout_s,
         )
     return create_db_engine(
-        settings.db_url, pool_size=settings.db_pool_size, pool_timeout_s=settings.db_pool_timeout_s
+        settings.db_url,
+        pool_size=settings.db_pool_size,
+        pool_timeout_s=settings.db_pool_timeout_s,
+        lock_timeout_s=settings.db_lock_timeout_s,
     )
 
 

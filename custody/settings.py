@@ -130,6 +130,12 @@ class Settings(BaseSettings):
     db_pool_timeout_s: float = Field(
         5, gt=0, le=60, description="Wait for a free database connection before answering 503"
     )
+    db_lock_timeout_s: float = Field(
+        10,
+        gt=0,
+        le=120,
+        description="Wait for a database lock (SQLite busy timeout, PostgreSQL lock_timeout)",
+    )
     temporal_rpc_timeout_s: float = Field(
         5, gt=0, le=60, description="Wait for the workflow service before answering 503 (alerts: queued)"
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -166,7 +167,34 @@ class FaultStack:
         finally:
             os.killpg(child.pid, signal.SIGCONT)
 
+    @contextlib.contextmanager
+    def database_locked(self) -> Iterator[None]:
+        """Hold the database's write lock (SQLite) or an exclusive lock on `cases` (PostgreSQL) for the
+        block: writers wait, as they would behind a stuck session."""
+        engine = create_db_engine(self.settings.db_url, pool_size=1)
+        conn = engine.connect()
+        try:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.begin()
+                conn.exec_driver_sql("LOCK TABLE cases IN ACCESS EXCLUSIVE MODE")
+            injected("lock database")
+            yield
+        finally:
+            conn.rollback()
+            conn.close()
+            engine.dispose()
+
     # --- the API as a user -------------------------------------------------------------------
+
+    def issued_tokens(self) -> list[str]:
+        """Every bearer token and consent link token handed out in this stack (to look for in logs)."""
+        links = []
+        for path in (self.home / "mail").rglob("*"):
+            if path.is_file():
+                links += re.findall(r"/consent/([A-Za-z0-9_-]{20,})", path.read_text(errors="replace"))
+        return [f"Bearer {t}" for t in self._headers.values()] + [f"link {t}" for t in links]
 
     def client(self, timeout: float = 60) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=timeout)
@@ -359,6 +387,7 @@ def faults(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fa
             smtp_timeout_s=2,
             s3_timeout_s=2,
             db_pool_timeout_s=2,
+            db_lock_timeout_s=1.5,
         )
         wait_smtp(servers["smtp"], port=ports["smtp"])
         wait_temporal(servers["temporal"], port=ports["temporal"], ui_port=None)

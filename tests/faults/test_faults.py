@@ -26,6 +26,7 @@ from custody.services import uploads
 from storage.evidence import MultipartWriter, object_key, open_multiparts
 from tests.faults.conftest import FaultStack
 from tests.flow import messages_to, video_bytes, wait_for
+from tests.helpers import secrets_in_logs
 
 MiB = 1024 * 1024
 
@@ -527,6 +528,21 @@ def test_mail_server_down_is_visible_and_a_cancel_does_not_wait_for_it(faults: F
             assert c.get(f"/consent/{token}", headers={"Accept": "application/json"}).status_code == 410
 
 
+def test_database_locked_answers_503_at_once_then_works(faults: FaultStack) -> None:
+    with faults.client() as c:
+        headers = faults.staff()
+        with faults.database_locked():
+            started = time.monotonic()
+            r = c.post("/cases", json={"title": "While the database is locked"}, headers=headers)
+            took = time.monotonic() - started
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["code"] == "database_unavailable" and r.headers["Retry-After"]
+        assert took < 8, f"the investigator waited {took:.1f} s"
+        assert faults.scalar("SELECT count(*) FROM cases WHERE title = 'While the database is locked'") == 0
+        again = c.post("/cases", json={"title": "While the database is locked"}, headers=headers)
+        assert again.status_code == 201, again.text
+
+
 # --- afterwards -----------------------------------------------------------------------------------
 
 
@@ -540,4 +556,9 @@ def test_after_every_fault_the_ledger_verifies_and_nothing_is_orphaned(
     assert lost == 0
     live = faults.scalar("SELECT count(*) FROM uploads WHERE state IN ('streaming', 'completing')")
     assert live == 0
+    # The API and worker logs of every fault above hold no token, key or password.
+    known = [faults.settings.secret(f) for f in ("jwt_key", "s3_secret_key", "ledger_signing_key")]
+    known += [h.split()[-1] for h in faults.issued_tokens()]
+    leaks = secrets_in_logs(faults.home / "logs", known)
+    assert not leaks, "\n".join(leaks[:10])
     print(f"fault suite: ledger of {size} entries verifies; 0 alerts lost, 0 orphans, 0 live uploads")
