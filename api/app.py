@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from api.admission import Admission
 from api.bodytimeout import BodyReadTimeout
 from api.deps import strict_query
 from api.errors import install_error_handlers
@@ -43,6 +45,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Threads for every admitted request plus the short steps of uploads and downloads
+        # (api/admission.py), so a request holding a connection always finds a thread.
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = max(limiter.total_tokens, settings.admitted_requests + 16)
         migrate(engine)
         with session_scope(engine) as session:
             ensure_agencies(session=session)
@@ -103,11 +109,17 @@ def create_app(settings: Settings) -> FastAPI:
 
 class CustodyAPI(FastAPI):
     """FastAPI with custody's outermost layers: security headers on every answer (500s included,
-    which Starlette gives outside the user middleware) and the request-body deadline."""
+    which Starlette gives outside the user middleware), the request-body deadline, and admission
+    control (api/admission.py: no more requests at once than the database pool can serve)."""
 
     def build_middleware_stack(self) -> ASGIApp:
         settings: Settings = self.state.settings
-        inner = BodyReadTimeout(super().build_middleware_stack(), timeout_s=settings.body_read_timeout_s)
+        admitted = Admission(
+            super().build_middleware_stack(),
+            limit=settings.admitted_requests,
+            wait_s=settings.db_pool_timeout_s,
+        )
+        inner = BodyReadTimeout(admitted, timeout_s=settings.body_read_timeout_s)
         return SecurityHeaders(inner, csp=content_security_policy(settings.map_tile_url), hsts=settings.https)
 
 

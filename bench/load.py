@@ -17,6 +17,7 @@ measure the ceiling before a change) against the same servers.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import subprocess
 import sys
@@ -87,55 +88,60 @@ class MemoryPeak:
         return self.start_kb / 1024, self.peak_kb / 1024
 
 
-def _read(c: httpx.Client, path: str, tally: Tally, scheduled: float) -> None:
+async def _read(c: httpx.AsyncClient, path: str, tally: Tally, since: float) -> None:
     try:
-        status = str(c.get(path).status_code)
+        status = str((await c.get(path)).status_code)
     except httpx.HTTPError as exc:
         status = type(exc).__name__
-    tally.add(status, time.perf_counter() - scheduled)
+    tally.add(status, time.perf_counter() - since)
+
+
+def _reader(api: str, token: str, connections: int) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(
+        base_url=api, timeout=60, limits=limits, headers={"Authorization": f"Bearer {token}"}
+    )
 
 
 def open_loop_reads(api: str, token: str, path: str, rate: float, seconds: float) -> Tally:
-    """`rate` reads a second for `seconds`, each timed from when it was due (open loop)."""
+    """`rate` reads a second for `seconds`, each timed from when it was due (open loop: a slow
+    server does not slow the arrivals). One event loop, so the client is not what limits."""
     tally = Tally()
-    local = threading.local()
 
-    def client() -> httpx.Client:
-        if not hasattr(local, "c"):
-            local.c = httpx.Client(base_url=api, timeout=60, headers={"Authorization": f"Bearer {token}"})
-        return local.c  # type: ignore[no-any-return]
+    async def run() -> None:
+        async with _reader(api, token, 400) as c:
+            start = time.perf_counter()
+            tasks = []
+            for i in range(int(rate * seconds)):
+                due = start + i / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(_read(c, path, tally, due)))
+            await asyncio.gather(*tasks)
 
-    def read_due(due: float) -> None:
-        _read(client(), path, tally, due)
-
-    start = time.perf_counter()
-    total = int(rate * seconds)
-    with ThreadPoolExecutor(max_workers=min(256, max(4, int(rate)))) as pool:
-        for i in range(total):
-            due = start + i / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            pool.submit(read_due, due)
+    asyncio.run(run())
     return tally
 
 
 def closed_loop_reads(api: str, token: str, path: str, clients: int, seconds: float) -> tuple[Tally, float]:
+    """`clients` readers, each sending its next read when the last one is answered."""
     tally = Tally()
-    stop = time.perf_counter() + seconds
 
-    def loop() -> None:
-        with httpx.Client(base_url=api, timeout=60, headers={"Authorization": f"Bearer {token}"}) as c:
-            while time.perf_counter() < stop:
-                _read(c, path, tally, time.perf_counter())
+    async def run() -> float:
+        async with _reader(api, token, clients) as c:
+            stop = time.perf_counter() + seconds
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=loop) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return tally, sum(tally.statuses.values()) / (time.perf_counter() - started)
+            async def loop() -> None:
+                while time.perf_counter() < stop:
+                    await _read(c, path, tally, time.perf_counter())
+
+            started = time.perf_counter()
+            await asyncio.gather(*(loop() for _ in range(clients)))
+            return time.perf_counter() - started
+
+    elapsed = asyncio.run(run())
+    return tally, sum(tally.statuses.values()) / elapsed
 
 
 def _body(mib: int, seed: int) -> Iterator[bytes]:
@@ -179,6 +185,9 @@ def main() -> None:
     parser.add_argument("--clients", default="10,50,200")
     parser.add_argument("--ceiling-seconds", type=float, default=10)
     parser.add_argument(
+        "--setting", action="append", default=[], metavar="NAME=VALUE", help="a custody setting of the API"
+    )
+    parser.add_argument(
         "--api-source", type=Path, default=ROOT, help="checkout to run the API and worker from"
     )
     args = parser.parse_args()
@@ -186,7 +195,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(Path(tmp))
         stack.start()
-        settings = stack.settings(max_file_bytes=max(2 * args.upload_mib * MiB, 8 * 1024**3))
+        extra = dict(item.split("=", 1) for item in args.setting)
+        settings = stack.settings(max_file_bytes=max(2 * args.upload_mib * MiB, 8 * 1024**3), **extra)
         env = settings_env(settings)
         env["PYTHONPATH"] = str(source)
         api_argv = [

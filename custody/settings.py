@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(
         20, ge=1, le=500, description="Database connections kept per process (as many again may overflow)"
     )
+    api_concurrency: int = Field(
+        8,
+        ge=1,
+        le=1000,
+        description="Requests the API serves at once (uploads and downloads aside); more wait, then 503",
+    )
     db_pool_timeout_s: float = Field(
         5, gt=0, le=60, description="Wait for a free database connection before answering 503"
     )
@@ -311,6 +317,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'custody.db').resolve()}"
+
+    @property
+    def admitted_requests(self) -> int:
+        """Requests served at once: `api_concurrency`, but never more than the database pool holds
+        (2 x CUSTODY_DB_POOL_SIZE) less a few for the ledger, checkpoints and streams."""
+        return max(1, min(self.api_concurrency, 2 * self.db_pool_size - 4))
 
     @property
     def store_dir(self) -> Path | None:
