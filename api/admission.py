@@ -5,16 +5,16 @@ Why: a synchronous route holds a thread-pool slot and, from its first query unti
 closes, a database connection, and FastAPI moves a request between pool threads several times
 (dependencies, the route, response validation). With more requests in flight than connections,
 requests holding a connection wait for a thread while requests holding threads wait for a
-connection: throughput collapses to the pool timeout and every answer is a 503 (a load test with
-200 readers a second saw the API idle with all 40 connections taken). Admitting no more requests
-than the pool can serve keeps every admitted request moving, and makes an overload a quick, honest
-503 instead of a slow one.
+connection: throughput collapses to the pool timeout (before this, 200 readers got 3 reads a second,
+40 answers 500 and 160 no answer within a minute). Admitting no more requests than the pool can
+serve keeps every admitted request moving, and makes an overload a quick, honest 503.
 
-Streams and long renders are let through uncounted (an owner's upload, an evidence download, a
-custody report or bundle, /health): they hold a connection only for short steps of their own, and a
-100 MiB upload must not take a read's place. The limit is small (CUSTODY_API_CONCURRENCY, 8): the
-routes are CPU-bound Python, and more threads than that only contend for the interpreter lock (the
-read ceiling at 200 clients fell from ~175 to ~70 reads/s with 30 threads on two cores).
+The limit is small (CUSTODY_API_CONCURRENCY, 8): the routes are CPU-bound Python, and more threads
+only contend for the interpreter lock. Streams and long renders pass uncounted (an evidence
+download, a custody report or bundle, /health): they hold a connection only for short steps of
+their own. Owners' uploads are counted on their own (CUSTODY_UPLOAD_CONCURRENCY, 16): a 100 MiB
+upload must not take a read's place, and each holds up to two 16 MiB parts in memory (50 at once
+took the API to 1.4 GB).
 """
 
 from __future__ import annotations
@@ -27,63 +27,68 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger("custody.api")
 
+BUSY = (
+    "custody is answering as many requests as it can right now; nothing was changed. "
+    "Try again in a few seconds."
+)
+BUSY_UPLOADS = (
+    "Many files are arriving right now, so yours was not taken; nothing was kept. Try again in a "
+    "minute: your consent and the files already sent are safe."
+)
 
-def exempt(method: str, path: str) -> bool:
-    """Requests that are streams (or must answer when everything else is busy)."""
+
+def kind(method: str, path: str) -> str:
+    """`upload` (an owner's file: counted on its own), `free` (streams and renders that must not
+    take a read's place, and /health), or `request` (everything else)."""
     if path == "/health" or path.startswith("/static/"):
-        return True
+        return "free"
     if method == "PUT" and path.startswith("/consent/"):
-        return True  # an owner's upload: its database steps are short and its own
+        return "upload"
     if method == "GET" and path.endswith(("/custody-report.pdf", "/custody-bundle.json")):
-        return True  # seconds of rendering in threads of their own; limited per user instead
-    return method == "GET" and path.startswith("/evidence/") and path.endswith("/download")
+        return "free"  # seconds of rendering in threads of their own; limited per user instead
+    if method == "GET" and path.startswith("/evidence/") and path.endswith("/download"):
+        return "free"
+    return "request"
 
 
 class Admission:
-    def __init__(self, app: ASGIApp, *, limit: int, wait_s: float) -> None:
-        self.app, self.limit, self.wait_s = app, max(1, limit), wait_s
-        self._slots: asyncio.Semaphore | None = None
+    """Requests: at most `limit` at once, each waiting at most `wait_s`. Owners' uploads: at most
+    `uploads` at once, each waiting at most `upload_wait_s`."""
+
+    def __init__(
+        self, app: ASGIApp, *, limit: int, wait_s: float, uploads: int = 16, upload_wait_s: float = 30
+    ) -> None:
+        self.app = app
+        self.sizes = {"request": max(1, limit), "upload": max(1, uploads)}
+        self.waits = {"request": wait_s, "upload": upload_wait_s}
+        self._slots: dict[str, asyncio.Semaphore] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or exempt(scope["method"], scope["path"]):
+        what = kind(scope["method"], scope["path"]) if scope["type"] == "http" else "free"
+        if what == "free":
             await self.app(scope, receive, send)
             return
-        if self._slots is None:  # made on the server's event loop
-            self._slots = asyncio.Semaphore(self.limit)
+        if what not in self._slots:  # made on the server's event loop
+            self._slots[what] = asyncio.Semaphore(self.sizes[what])
+        slots, wait_s = self._slots[what], self.waits[what]
         try:
-            await asyncio.wait_for(self._slots.acquire(), self.wait_s)
+            await asyncio.wait_for(slots.acquire(), wait_s)
         except TimeoutError:
-            log.warning(
-                "busy: %s %s refused after %.1f s in the queue", scope["method"], scope["path"], self.wait_s
-            )
-            await _busy(send, self.wait_s)
+            log.warning("busy: %s %s refused after %.1f s waiting", scope["method"], scope["path"], wait_s)
+            await _busy(send, wait_s, BUSY_UPLOADS if what == "upload" else BUSY)
             return
         try:
             await self.app(scope, receive, send)
         finally:
-            self._slots.release()
+            slots.release()
 
 
-async def _busy(send: Send, wait_s: float) -> None:
-    body = json.dumps(
-        {
-            "error": {
-                "code": "busy",
-                "message": "custody is answering as many requests as it can right now; nothing was changed. "
-                "Try again in a few seconds.",
-            }
-        }
-    ).encode()
-    retry = str(max(1, round(wait_s)))
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", retry.encode()),
-            ],
-        }
-    )
+async def _busy(send: Send, wait_s: float, message: str) -> None:
+    body = json.dumps({"error": {"code": "busy", "message": message}}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(max(1, round(wait_s))).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
     await send({"type": "http.response.body", "body": body})

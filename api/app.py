@@ -118,6 +118,8 @@ class CustodyAPI(FastAPI):
             super().build_middleware_stack(),
             limit=settings.admitted_requests,
             wait_s=settings.db_pool_timeout_s,
+            uploads=settings.upload_concurrency,
+            upload_wait_s=settings.upload_queue_s,
         )
         inner = BodyReadTimeout(admitted, timeout_s=settings.body_read_timeout_s)
         return SecurityHeaders(inner, csp=content_security_policy(settings.map_tile_url), hsts=settings.https)

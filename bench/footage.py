@@ -128,9 +128,12 @@ class Stack:
             c.stop()
 
 
-def _login(api: str, settings: Settings) -> httpx.Client:
+def _login(api: str, settings: Settings, *, migrate_db: bool = True) -> httpx.Client:
+    """An investigator's client. `migrate_db=False` when the API runs another checkout, which has
+    migrated the database to its own schema (load.py --api-source)."""
     engine = create_db_engine(settings.db_url)
-    migrate(engine)
+    if migrate_db:
+        migrate(engine)
     name, pw = f"bench-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
     with session_scope(engine) as session:
         ensure_agencies(session=session)

@@ -226,7 +226,7 @@ def main() -> None:
         try:
             wait_for("API", lambda: _up(api, api_proc), timeout=60)
             worker = subprocess.Popen([sys.executable, "-m", "worker"], env=env, cwd=str(source))
-            client = _login(api, settings)
+            client = _login(api, settings, migrate_db=source == ROOT)
             token = str(client.headers["Authorization"]).split()[1]
             print(f"API from {source}; {os.cpu_count()} CPUs; loopback", flush=True)
 

@@ -151,6 +151,15 @@ class Settings(BaseSettings):
     relay_interval_s: float = Field(
         5, gt=0, le=600, description="How often the worker starts alerts' workflows the API could not start"
     )
+    upload_concurrency: int = Field(
+        16, ge=1, le=10000, description="Owners' uploads streamed at once (each holds up to 32 MiB)"
+    )
+    upload_queue_s: float = Field(
+        30,
+        gt=0,
+        le=600,
+        description="Wait of an upload beyond that number before 503 'try again in a minute'",
+    )
     upload_heartbeat_s: float = Field(
         5, gt=0, le=300, description="How often an upload in progress says it is alive"
     )

@@ -543,6 +543,36 @@ def test_database_locked_answers_503_at_once_then_works(faults: FaultStack) -> N
         assert again.status_code == 201, again.text
 
 
+def test_uploads_beyond_the_limit_wait_then_hear_try_again(faults: FaultStack) -> None:
+    """Each upload holds up to two 16 MiB parts: beyond CUSTODY_UPLOAD_CONCURRENCY they wait, then
+    503 'try again in a minute' with nothing kept, while reads go on."""
+    with faults.client() as c:
+        _, request_id, token = faults.consented_request(c, _lat(12))
+    faults.start_api(upload_concurrency=1, upload_queue_s=1)
+    try:
+        body = SlowBody(video_bytes(2 * MiB, seed=12), first=1 * MiB)
+        thread, result = _upload_in_background(faults, token, body)
+        wait_for(
+            "the first upload streaming", lambda: faults.upload_state(request_id=request_id) == "streaming"
+        )
+        with faults.client() as c:
+            second = c.put(
+                f"/consent/{token}/files/second.mp4",
+                content=video_bytes(300_000),
+                headers={"Content-Type": "video/mp4"},
+            )
+            assert second.status_code == 503, second.text
+            assert second.json()["error"]["code"] == "busy" and second.headers["Retry-After"]
+            assert "Try again in a minute" in second.json()["error"]["message"]
+            assert c.get(f"/requests/{request_id}", headers=faults.staff()).status_code == 200
+        body.go.set()
+        thread.join(60)
+        assert result.get("status") == 201, result
+    finally:
+        faults.start_api()
+    assert faults.scalar("SELECT count(*) FROM evidence WHERE request_id = :r", r=request_id) == 1
+
+
 # --- afterwards -----------------------------------------------------------------------------------
 
 
