@@ -37,8 +37,10 @@ def _users_page(
         status=status,
         user=user,
         web=web,
-        users=user_svc.list_users(session=session),
-        agencies=user_svc.list_agencies(session=session),
+        users=user_svc.list_users(session=session, actor=staff[0]),
+        agencies=[
+            a for a in user_svc.list_agencies(session=session) if user_svc.administers(staff[0], a.code)
+        ],
         roles=list(Role.__members__),
         notice=request.query_params.get("notice"),
         **extra,
@@ -56,6 +58,7 @@ async def create_user(request: Request, session: SessionDep, staff: StaffSession
     _admin(staff[0])
     form = await checked_form(request, staff[1])
     try:
+        user_svc.check_administers(staff[0], form.get("agency", ""))
         user_svc.create_user(
             session=session,
             username=form.get("username", ""),
@@ -106,6 +109,7 @@ async def create_agency(request: Request, session: SessionDep, staff: StaffSessi
     _admin(staff[0])
     form = await checked_form(request, staff[1])
     try:
+        user_svc.check_runs_program(staff[0])
         user_svc.create_agency(session=session, code=form.get("code", ""), name=form.get("name", ""))
     except CustodyError as exc:
         return _agencies_page(request, session, staff, status=exc.status, error=exc.message, form=form)

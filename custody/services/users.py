@@ -8,8 +8,15 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from custody.agencies import PROGRAM_AGENCIES
-from custody.errors import Conflict, NotFound, TooManyRequests, Unauthenticated, Unprocessable
+from custody.agencies import HOME_AGENCY, PROGRAM_AGENCIES
+from custody.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthenticated,
+    Unprocessable,
+)
 from custody.models import Agency, LoginFailure, Role, User
 from custody.security import burn_password_check, hash_password, verify_password
 from custody.timeutil import utcnow
@@ -162,12 +169,37 @@ def create_agency(*, session: Session, code: str, name: str) -> Agency:
     return agency
 
 
-def list_users(*, session: Session) -> list[User]:
-    return list(session.exec(select(User).order_by(col(User.agency), col(User.username))).all())
+def administers(actor: User, agency: str) -> bool:
+    """An admin administers the accounts of their own agency; the program's administrators (admins
+    of the home agency, who run the program) those of every agency, and the list of agencies."""
+    return actor.role == Role.admin and actor.agency in (agency, HOME_AGENCY)
+
+
+def check_administers(actor: User, agency: str) -> None:
+    if not administers(actor, agency):
+        raise Forbidden(
+            f"An administrator of {actor.agency} manages {actor.agency}'s accounts only; ask a program "
+            f"administrator ({HOME_AGENCY}) to manage {agency}'s."
+        )
+
+
+def check_runs_program(actor: User) -> None:
+    """Agencies join the program through its administrators (admins of the home agency)."""
+    if not (actor.role == Role.admin and actor.agency == HOME_AGENCY):
+        raise Forbidden(f"Agencies join the program through a program administrator ({HOME_AGENCY}).")
+
+
+def list_users(*, session: Session, actor: User) -> list[User]:
+    """The accounts `actor` administers."""
+    stmt = select(User).order_by(col(User.agency), col(User.username))
+    if actor.agency != HOME_AGENCY:
+        stmt = stmt.where(User.agency == actor.agency)
+    return list(session.exec(stmt).all())
 
 
 def set_active(*, session: Session, user_id: str, active: bool, by: User) -> User:
     user = get_user(session=session, user_id=user_id)
+    check_administers(by, user.agency)
     if user.id == by.id and not active:
         raise Conflict("You cannot disable your own account; ask another administrator.")
     user.active = active

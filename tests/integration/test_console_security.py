@@ -302,22 +302,40 @@ def test_a_failed_pull_shows_its_reason_and_naive_times_are_refused(web: Site) -
     refused = f"http://127.0.0.1:{free_port()}/feed"  # nothing listens: connection refused
     cam = api.post(
         "/cameras",
-        json={"owner_id": owner.json()["id"], "label": "Dock", "lat": lat, "lon": lon,
-              "kind": "integrated", "pull_url": refused},
-    )  # fmt: skip
+        json={
+            "owner_id": owner.json()["id"],
+            "label": "Dock",
+            "lat": lat,
+            "lon": lon,
+            "kind": "integrated",
+            "pull_url": refused,
+        },
+    )
     assert cam.status_code == 201, cam.text
     case_id = api.post("/cases", json={"title": "Dock break-in"}).json()["id"]
     naive = api.post(
         f"/cases/{case_id}/alerts",
-        json={"lat": lat, "lon": lon, "radius_m": 40, "description": "x",
-              "window_start": "2026-11-27T21:25:00", "window_end": "2026-11-27T21:55:00"},
-    )  # fmt: skip
+        json={
+            "lat": lat,
+            "lon": lon,
+            "radius_m": 40,
+            "description": "x",
+            "window_start": "2026-11-27T21:25:00",
+            "window_end": "2026-11-27T21:55:00",
+        },
+    )
     assert naive.status_code == 422 and "offset" in naive.json()["error"]["message"], naive.text
     sent = api.post(
         f"/cases/{case_id}/alerts",
-        json={"lat": lat, "lon": lon, "radius_m": 40, "description": "x",
-              "window_start": "2026-11-27T21:25:00-08:00", "window_end": "2026-11-27T21:55:00-08:00"},
-    )  # fmt: skip
+        json={
+            "lat": lat,
+            "lon": lon,
+            "radius_m": 40,
+            "description": "x",
+            "window_start": "2026-11-27T21:25:00-08:00",
+            "window_end": "2026-11-27T21:55:00-08:00",
+        },
+    )
     assert sent.status_code == 202, sent.text
     req_id = sent.json()["requests"][0]["id"]
     wait_for("failed", lambda: api.get(f"/requests/{req_id}").json()["status"] == "failed", timeout=60)
@@ -377,3 +395,47 @@ def test_behind_https_the_session_cookie_is_secure(web: Site) -> None:
         assert "custody_session=" in cookie and "secure" in cookie and "httponly" in cookie
         assert "samesite=strict" in cookie
         assert client.get("/console/cases").status_code == 200
+
+
+def test_an_agency_admin_manages_only_its_own_accounts(web: Site) -> None:
+    """An FBI admin cannot make an MPD account (an MPD admin could then read every MPD case), disable
+    one, see MPD's accounts or add agencies; a program administrator (MPD) can do all of that."""
+    fbi_admin = make_user(web.engine, "admin", "FBI")
+    mpd_user, _ = make_user(web.engine, "investigator", "MPD")
+    client, csrf = console_session(web.url, *fbi_admin)
+
+    def new_user(agency: str) -> httpx.Response:
+        form = {
+            "csrf_token": csrf,
+            "username": f"u-{uuid.uuid4().hex[:8]}",
+            "password": uuid.uuid4().hex,
+            "role": "admin",
+            "agency": agency,
+            "full_name": "Made Here",
+            "title": "",
+        }
+        return client.post("/console/admin/users", data=form)
+
+    refused = new_user("MPD")
+    assert refused.status_code == 403, refused.text
+    assert "accounts only" in refused.text
+    assert new_user("FBI").status_code == 303
+    listing = client.get("/console/admin/users").text
+    assert mpd_user not in listing
+    with session_scope(web.engine) as session:
+        from custody.models import User
+
+        target = session.exec(select(User).where(User.username == mpd_user)).one()
+        target_id = target.id
+    off = client.post(
+        f"/console/admin/users/{target_id}/active", data={"csrf_token": csrf, "active": "false"}
+    )
+    assert off.status_code == 403
+    with session_scope(web.engine) as session:
+        from custody.models import User
+
+        assert session.get(User, target_id).active  # type: ignore[union-attr]
+    agency = client.post("/console/admin/agencies", data={"csrf_token": csrf, "code": "XYZ", "name": "Xyz"})
+    assert agency.status_code == 403
+    program, _ = console_session(web.url, *make_user(web.engine, "admin", "MPD"))
+    assert mpd_user in program.get("/console/admin/users").text
