@@ -40,6 +40,7 @@ from custody.models import (
 )
 from custody.services import requests as svc
 from custody.services import uploads
+from custody.services.cases import agency_of
 from custody.settings import Settings
 from custody.timeutil import utcnow
 from storage.evidence import MultipartWriter, StoredObject, hash_object, object_key
@@ -100,10 +101,6 @@ class RequestActivities:
             settings.smtp_host, settings.smtp_port, settings.smtp_from, min(settings.smtp_timeout_s, 12.0)
         )
 
-    def _agency(self, session: Session, case_id: str) -> str:
-        case = session.get(Case, case_id)
-        return case.agency if case else ""
-
     @activity.defn(name="list_incident_requests")
     def list_incident_requests(self, ref: IncidentRef) -> list[RequestRef]:
         with session_scope(self.engine) as session:
@@ -129,7 +126,7 @@ class RequestActivities:
                     key=step.key,
                     detail=step.detail,
                 )
-            agency = self._agency(session, req.case_id)
+            agency = agency_of(session=session, case_id=req.case_id)
             case_id, camera_id = req.case_id, req.camera_id
         if step.event is not None:
             self.ledger.record(
@@ -228,7 +225,7 @@ class RequestActivities:
         with session_scope(self.engine) as session:
             files = svc.evidence_of_request(session=session, request_id=request_id)
             req = svc.load_request(session=session, request_id=request_id)
-            agency = self._agency(session, req.case_id)
+            agency = agency_of(session=session, case_id=req.case_id)
         verified = rejected = 0
         for ev in files:
             if ev.status in ("verified", "attached"):
@@ -285,7 +282,7 @@ class RequestActivities:
         attached = []
         with session_scope(self.engine) as session:
             req = svc.load_request(session=session, request_id=request_id)
-            agency = self._agency(session, req.case_id)
+            agency = agency_of(session=session, case_id=req.case_id)
             for ev in svc.evidence_of_request(session=session, request_id=request_id):
                 if ev.status == "verified":
                     ev.status, ev.attached_at = "attached", utcnow()
@@ -321,7 +318,7 @@ class RequestActivities:
             req = svc.load_request(session=session, request_id=request_id)
             existing = svc.evidence_of_request(session=session, request_id=request_id)
             camera = session.get(Camera, req.camera_id)
-            agency = self._agency(session, req.case_id)
+            agency = agency_of(session=session, case_id=req.case_id)
             case_id, window = req.case_id, (req.window_start, req.window_end)
         if existing:
             return len(existing)

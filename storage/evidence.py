@@ -8,14 +8,12 @@ Parts are 16 MiB; at most two are in memory at once (one filling, one uploading)
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
 
 import urllib3
 from minio import Minio
@@ -23,8 +21,6 @@ from minio.datatypes import Part
 from minio.error import S3Error
 
 from custody.errors import InsufficientStorage, ServiceUnavailable
-
-T = TypeVar("T")
 
 PART_SIZE = 16 * 1024 * 1024
 READ_CHUNK = 1024 * 1024
@@ -114,15 +110,12 @@ def hash_object(
 
 
 class EvidenceStore:
-    """The API's handle on the evidence bucket: runs S3 calls off the event loop and turns a store
-    that is down, slow or full into an answer the person waiting can act on (503 or 507, nothing kept)."""
+    """The API's handle on the evidence bucket: one client for every request, and a store that is
+    down, slow or full turned into an answer the person waiting can act on (503 or 507, nothing kept)."""
 
     def __init__(self, client: Minio, *, bucket: str, data_dir: Path | None, min_free_bytes: int) -> None:
         self.client, self.bucket = client, bucket
         self.data_dir, self.min_free_bytes = data_dir, min_free_bytes
-
-    async def run(self, fn: Callable[..., T], *args: object) -> T:
-        return await asyncio.to_thread(fn, *args)
 
     def free_bytes(self) -> int | None:
         """Free space on the store's disk, when custody runs the store itself (embedded SeaweedFS)."""
@@ -130,13 +123,18 @@ class EvidenceStore:
             return None
         return shutil.disk_usage(self.data_dir).free
 
-    def check_room(self, size: int) -> None:
+    def room_bytes(self) -> int | None:
+        """What evidence may still take: free space less the reserve (None: not custody's disk)."""
         free = self.free_bytes()
-        if free is not None and free - size < self.min_free_bytes:
+        return None if free is None else free - self.min_free_bytes
+
+    def check_room(self, size: int) -> None:
+        room = self.room_bytes()
+        if room is not None and room < size:
             raise InsufficientStorage(
-                f"The evidence store is full ({free // 2**20} MiB free, {self.min_free_bytes // 2**20} MiB "
-                "kept in reserve); nothing was kept. The program's administrators have to add space; "
-                "try again later."
+                f"The evidence store is full ({max(room, 0) // 2**20} MiB free beyond the "
+                f"{self.min_free_bytes // 2**20} MiB kept in reserve); nothing was kept. The program's "
+                "administrators have to add space; try again later."
             )
 
     def explain(self, exc: BaseException) -> BaseException:
@@ -144,22 +142,24 @@ class EvidenceStore:
         if isinstance(exc, S3Error):
             text = f"{exc.code} {exc.message}".lower()
             if exc.code in FULL_CODES or any(w in text for w in ("no writable volume", "no space", "full")):
-                return InsufficientStorage(
-                    "The evidence store has no room for this file; nothing was kept. The program's "
-                    "administrators have to add space; try again later."
-                )
+                return store_full()
             if exc.code in ("InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"):
                 return store_down()
             return exc
         if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
-            free = self.free_bytes()
-            if free is not None and free < self.min_free_bytes:
-                return self.explain(S3Error("NoSpace", "disk full", "", "", "", None))  # type: ignore[arg-type]
-            return store_down()
+            room = self.room_bytes()
+            return store_full() if room is not None and room < 0 else store_down()
         return exc
 
 
 FULL_CODES = frozenset({"EntityTooLarge", "QuotaExceeded", "XMinioStorageFull", "NoSpace"})
+
+
+def store_full() -> InsufficientStorage:
+    return InsufficientStorage(
+        "The evidence store has no room for this file; nothing was kept. The program's "
+        "administrators have to add space; try again later."
+    )
 
 
 def store_down() -> ServiceUnavailable:

@@ -42,7 +42,7 @@ from custody.services import cases as case_svc
 from custody.services import requests as svc
 from custody.settings import Settings
 from custody.timeutil import utcnow
-from storage.s3 import make_client
+from storage.evidence import EvidenceStore
 
 log = logging.getLogger("custody.api")
 router = APIRouter(tags=["cases"])
@@ -272,14 +272,14 @@ def _record_access(
 
 @router.get("/evidence/{evidence_id}/download")
 def download_evidence(
-    evidence_id: str, user: CaseReader, session: SessionDep, settings: SettingsDep, request: Request
+    evidence_id: str, user: CaseReader, session: SessionDep, request: Request
 ) -> StreamingResponse:
     """The file's bytes, with its SHA-256 in `X-Content-SHA256`. The download is a custody event."""
     ev = svc.get_evidence(session=session, user=user, evidence_id=evidence_id)
     if ev.status not in ("verified", "attached"):
         raise Conflict(f"This file is {ev.status}, not verified; only verified evidence can be downloaded.")
-    s3 = make_client(settings)
-    obj = s3.get_object(settings.s3_bucket, ev.object_key, version_id=ev.version_id)
+    store: EvidenceStore = request.app.state.store  # one client (and connection pool) for the app
+    obj = store.client.get_object(store.bucket, ev.object_key, version_id=ev.version_id)
     _record_access(request, session, user, ev, EventType.evidence_downloaded, f"downloaded by {user.role}")
 
     def body() -> Iterator[bytes]:

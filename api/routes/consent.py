@@ -193,7 +193,7 @@ async def upload(
             )
         if not declared_matches(declared, found):
             raise UnsupportedMediaType(f"The file was sent as {declared!r} but its content is {found}.")
-        opened = await store.run(MultipartWriter, store.client, settings.s3_bucket, key, found)
+        opened = await asyncio.to_thread(MultipartWriter, store.client, store.bucket, key, found)
         row = Upload(
             id=evidence_id, request_id=req.id, filename=filename, object_key=key,
             upload_id=opened.upload_id, content_type=found, actor=token_id, state=UploadState.streaming,
@@ -201,7 +201,7 @@ async def upload(
         try:
             await asyncio.to_thread(uploads.begin, engine=engine, upload=row)
         except BaseException:
-            await store.run(opened.abort)
+            await asyncio.to_thread(opened.abort)
             raise
         return opened
 
@@ -210,7 +210,7 @@ async def upload(
         if pending is not None:
             await pending
         assert writer is not None
-        pending = asyncio.create_task(store.run(writer.upload_part, part))
+        pending = asyncio.create_task(asyncio.to_thread(writer.upload_part, part))
         if loop.time() - beat_at >= settings.upload_heartbeat_s:
             beat_at = loop.time()
             await asyncio.to_thread(uploads.heartbeat, engine=engine, upload_id=evidence_id)
@@ -257,13 +257,13 @@ async def upload(
             pending.cancel()
         if writer is not None:
             with contextlib.suppress(Exception):  # the sweeper aborts what this could not
-                await store.run(writer.abort)
+                await asyncio.to_thread(writer.abort)
                 await asyncio.to_thread(
                     uploads.aborted, engine=engine, upload_id=evidence_id, detail=_why_aborted(exc)
                 )
         raise store.explain(exc) from exc
     try:
-        stored = await store.run(writer.complete)
+        stored = await asyncio.to_thread(writer.complete)
     except Exception as exc:  # the object may or may not exist now: the sweeper settles it
         raise store.explain(exc) from exc
     ev = await _record(request, evidence_id, stored.version_id)

@@ -49,13 +49,15 @@ def _s3(request: Request, settings: Settings) -> str:
     below the reserve uploads get 507, so /health says so too."""
     detail = check_s3(_s3_probe_client(settings), bucket=settings.s3_bucket)
     store: EvidenceStore = request.app.state.store
-    free = store.free_bytes()
-    if free is None:
+    room = store.room_bytes()
+    if room is None:
         return detail
-    room = (free - store.min_free_bytes) / 2**30
     if room <= 0:
-        raise OSError(f"the evidence store is full: {free / 2**30:.1f} GiB free, all of it kept in reserve")
-    return f"{detail}; {room:.1f} GiB free for evidence"
+        raise OSError(
+            f"the evidence store is full: all its free space is the {store.min_free_bytes // 2**20} MiB "
+            "kept in reserve"
+        )
+    return f"{detail}; {room / 2**30:.1f} GiB free for evidence"
 
 
 @router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})

@@ -417,10 +417,8 @@ async def cancel_request(
 
 
 @router.get("/console/evidence/{evidence_id}/download")
-def download(
-    evidence_id: str, request: Request, session: SessionDep, settings: SettingsDep, staff: StaffSession
-) -> Response:
-    return case_routes.download_evidence(evidence_id, staff[0], session, settings, request)
+def download(evidence_id: str, request: Request, session: SessionDep, staff: StaffSession) -> Response:
+    return case_routes.download_evidence(evidence_id, staff[0], session, request)
 
 
 @router.get("/console/cases/{case_id}/custody-report.pdf")

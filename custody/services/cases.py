@@ -75,6 +75,12 @@ def case_access(*, session: Session, user: User, case_id: str) -> CaseAccess:
     raise NotFound(f"No case {case_id} in your agency or shared with you.")
 
 
+def agency_of(*, session: Session, case_id: str) -> str:
+    """The agency that owns a case ("" for none): what ledger entries about it are filed under."""
+    case = session.get(Case, case_id)
+    return case.agency if case is not None else ""
+
+
 def get_case(*, session: Session, user: User, case_id: str) -> Case:
     """The case if the user may read it (own agency or a live share); anything else is 404."""
     return case_access(session=session, user=user, case_id=case_id).case

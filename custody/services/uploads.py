@@ -29,13 +29,13 @@ from custody.ledger.entries import CustodyEvent, EventType, file_facts
 from custody.ledger.store import Ledger
 from custody.models import (
     LIVE_UPLOAD_STATES,
-    Case,
     Evidence,
     FootageRequest,
     RequestStatus,
     Upload,
     UploadState,
 )
+from custody.services.cases import agency_of
 from custody.services.requests import load_request
 from custody.timeutil import utcnow
 
@@ -53,11 +53,6 @@ def lock_request(session: Session, request_id: str) -> FootageRequest:
     if req is None:
         return load_request(session=session, request_id=request_id)  # raises NotFound
     return req
-
-
-def _agency(session: Session, case_id: str) -> str:
-    case = session.get(Case, case_id)
-    return case.agency if case is not None else ""
 
 
 def takes_files(req: FootageRequest) -> str | None:
@@ -125,7 +120,7 @@ def record(*, engine: Engine, ledger: Ledger, upload_id: str, version_id: str | 
             raise Conflict(f"No upload {upload_id}.")
         ev = session.get(Evidence, upload_id)
         req = lock_request(session, row.request_id)
-        agency = _agency(session, req.case_id)
+        agency = agency_of(session=session, case_id=req.case_id)
         if ev is None:
             refusal = takes_files(req)
             ev = Evidence(
@@ -198,7 +193,7 @@ def reject_unverified(*, engine: Engine, ledger: Ledger, request_id: str) -> int
     each becomes `rejected` with a reason and a `file_rejected` entry. Idempotent. Returns how many."""
     with write_scope(engine) as session:
         req = lock_request(session, request_id)
-        agency = _agency(session, req.case_id)
+        agency = agency_of(session=session, case_id=req.case_id)
         rows = list(
             session.exec(
                 select(Evidence).where(Evidence.request_id == request_id, Evidence.status == "received")

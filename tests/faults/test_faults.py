@@ -194,6 +194,11 @@ def test_exhausted_pool_answers_503_and_loses_no_upload(faults: FaultStack) -> N
             t.start()
         with ThreadPoolExecutor(6) as pool:
             uploaded = Counter(pool.map(upload, range(6)))
+        # The readers go on until the pool has refused some (on a slow machine the uploads may end
+        # before the readers pile up): the fault is waited for, not assumed.
+        deadline = time.monotonic() + 20
+        while not seen[503] and time.monotonic() < deadline:
+            time.sleep(0.1)
         stop.set()
         for t in readers:
             t.join(30)
