@@ -123,6 +123,16 @@ class Stack:
         s = self.settings()
         wait_s3_and_bucket(seaweed, client=make_client(s), bucket=s.s3_bucket, retention_days=1)
 
+    def start_api(self, settings: Settings, source: Path | None = None) -> subprocess.Popen[bytes]:
+        """The API under uvicorn in its own process, from this checkout or `source` (another one:
+        bench/load.py --api-source)."""
+        root = source or Path(__file__).resolve().parent.parent
+        env = settings_env(settings)
+        env["PYTHONPATH"] = str(root)
+        argv = [sys.executable, "-m", "uvicorn", "--factory", "api.app:app", "--host", "127.0.0.1",
+                "--port", str(self.ports["api"]), "--log-level", "warning"]  # fmt: skip
+        return subprocess.Popen(argv, env=env, cwd=str(root))
+
     def stop(self) -> None:
         for c in reversed(self.children):
             c.stop()
@@ -369,23 +379,7 @@ def main() -> None:
         stack = Stack(Path(tmp))
         stack.start()
         settings = stack.settings()
-        api_proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "api.app:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(stack.ports["api"]),
-                "--log-level",
-                "warning",
-            ],
-            env=settings_env(settings),
-            cwd=str(Path(__file__).resolve().parent.parent),
-        )
+        api_proc = stack.start_api(settings)
         api = f"http://127.0.0.1:{stack.ports['api']}"
         try:
             wait_for("API", lambda: _up(api, api_proc), timeout=60)

@@ -207,20 +207,7 @@ def main() -> None:
         settings = stack.settings(max_file_bytes=max(2 * args.upload_mib * MiB, 8 * 1024**3), **extra)
         env = settings_env(settings)
         env["PYTHONPATH"] = str(source)
-        api_argv = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "api.app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(stack.ports["api"]),
-            "--log-level",
-            "warning",
-        ]
-        api_proc = subprocess.Popen(api_argv, env=env, cwd=str(source))
+        api_proc = stack.start_api(settings, source)
         api = f"http://127.0.0.1:{stack.ports['api']}"
         worker: subprocess.Popen[bytes] | None = None
         try:
