@@ -165,7 +165,9 @@ def test_smtp_stall_holds_no_database_lock(faults: FaultStack) -> None:
 def test_exhausted_pool_answers_503_and_loses_no_upload(faults: FaultStack) -> None:
     with faults.client() as c:
         _case_id, request_id, token = faults.consented_request(c, _lat(3))
-    faults.start_api(db_pool_size=2, db_pool_timeout_s=0.3)
+    # A wait shorter than the queue of 32 readers behind one admitted request takes to drain:
+    # the readers are refused (admission and pool alike answer 503 with Retry-After).
+    faults.start_api(db_pool_size=2, db_pool_timeout_s=0.05)
     try:
         stop = threading.Event()
         seen: Counter[int] = Counter()
