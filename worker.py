@@ -10,6 +10,7 @@ import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
+from minio import Minio
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -21,6 +22,7 @@ from custody.db import engine_for, migrate
 from custody.ledger.service import ledger_for, run_checkpointer
 from custody.settings import Settings, load_settings
 from storage.s3 import make_client
+from workflows.client import connect_temporal
 from workflows.requests import FootageRequestWorkflow, IncidentWorkflow, IntegratedPullWorkflow
 
 log = logging.getLogger("custody.worker")
@@ -28,22 +30,17 @@ ACTIVITY_THREADS = 50
 
 
 async def connect(settings: Settings, *, timeout_s: float = 60) -> Client:
-    """Connect to Temporal, retrying while the server starts."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        try:
-            return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-        except RuntimeError as exc:
-            if asyncio.get_running_loop().time() > deadline:
-                raise RuntimeError(
-                    f"Temporal at {settings.temporal_address} did not answer within {timeout_s:.0f} s: {exc}"
-                ) from exc
-            await asyncio.sleep(1)
+    """Connect to Temporal (TLS and API key from settings), retrying while the server starts; a
+    refused certificate or key fails at once (workflows/client.py)."""
+    return await connect_temporal(settings, timeout_s=timeout_s)
 
 
-def build_worker(client: Client, settings: Settings, engine: Engine | None = None) -> Worker:
+def build_worker(
+    client: Client, settings: Settings, engine: Engine | None = None, s3: Minio | None = None
+) -> Worker:
+    """The worker on `client`; `s3` is the process's one S3 client (built here when not given)."""
     engine = engine or engine_for(settings, threads=ACTIVITY_THREADS)
-    acts = RequestActivities(settings, engine, ledger_for(settings, engine), make_client(settings))
+    acts = RequestActivities(settings, engine, ledger_for(settings, engine), s3 or make_client(settings))
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -69,7 +66,8 @@ async def main() -> None:
     client = await connect(settings)
     engine = engine_for(settings, threads=ACTIVITY_THREADS)
     migrate(engine)
-    worker = build_worker(client, settings, engine)
+    s3 = make_client(settings)  # the process's one S3 client: activities and housekeeping share it
+    worker = build_worker(client, settings, engine, s3)
     checkpointer = asyncio.create_task(
         run_checkpointer(ledger_for(settings, engine), settings.ledger_checkpoint_interval_s)
     )
@@ -78,7 +76,7 @@ async def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     housekeeping = asyncio.create_task(
-        run_maintenance(client, settings, engine, ledger_for(settings, engine), make_client(settings), stop)
+        run_maintenance(client, settings, engine, ledger_for(settings, engine), s3, stop)
     )
     async with worker:
         log.info("worker ready on task queue %s at %s", settings.task_queue, settings.temporal_address)

@@ -34,7 +34,7 @@ from custody.security import TokenService
 from custody.services.users import ensure_agencies, ensure_demo_users
 from custody.settings import Settings, load_settings
 from storage.evidence import EvidenceStore
-from storage.s3 import make_client
+from storage.s3 import make_client, make_probe_client
 
 log = logging.getLogger("custody.api")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -83,6 +83,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.temporal = None
     app.state.temporal_lock = asyncio.Lock()
     app.state.ledger = ledger_for(settings, engine)
+    # The process's S3 clients, built once: the one every request uses, and /health's quick probe.
+    app.state.s3_probe = make_probe_client(settings, timeout_s=health.TIMEOUT_S)
     app.state.store = EvidenceStore(
         make_client(settings),
         bucket=settings.s3_bucket,

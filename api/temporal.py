@@ -27,6 +27,7 @@ from custody.errors import Conflict, CustodyError, NotFound, ServiceUnavailable,
 from custody.models import FootageRequest
 from custody.services import uploads
 from custody.settings import Settings
+from workflows.client import connect_temporal
 from workflows.requests import (
     ActorInput,
     FootageRequestWorkflow,
@@ -62,11 +63,8 @@ async def temporal_client(request: Request) -> Client:
     async with request.app.state.temporal_lock:  # one connect per app, however many requests race
         if request.app.state.temporal is None:
             try:
-                request.app.state.temporal = await Client.connect(
-                    settings.temporal_address,
-                    namespace=settings.temporal_namespace,
-                    lazy=True,  # connects on first call, so a service that is down fails that call fast
-                )
+                # Lazy: connects on first call, so a service that is down fails that call fast.
+                request.app.state.temporal = await connect_temporal(settings, lazy=True)
             except RuntimeError as exc:
                 raise unavailable(settings) from exc
     result: Client = request.app.state.temporal

@@ -31,7 +31,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from temporalio.client import Client
 from temporalio.worker import Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -59,6 +58,7 @@ from storage.evidence import hash_object
 from storage.s3 import make_client
 from tests.flow import link_in, video_bytes, wait_for
 from tests.helpers import settings_env
+from workflows.client import connect_temporal
 
 
 def _rss_kb(pid: int) -> int:
@@ -306,7 +306,7 @@ def bench_upload(stack: Stack, settings: Settings, api: str, api_pid: int, mib: 
 
 
 async def _bare(settings: Settings, n: int) -> float:
-    client = await Client.connect(settings.temporal_address)
+    client = await connect_temporal(settings)
     queue = f"bare-{uuid.uuid4().hex[:6]}"
     with ThreadPoolExecutor(16) as pool:
         async with Worker(

@@ -178,6 +178,36 @@ class Settings(BaseSettings):
         512, ge=0, description="Embedded SeaweedFS: disk kept free; uploads that would eat into it get 507"
     )
 
+    # --- TLS and auth to Temporal, S3 and PostgreSQL ------------------------------------------------
+    # PostgreSQL takes its TLS from CUSTODY_DATABASE_URL (`?sslmode=verify-full&sslrootcert=/ca.pem`).
+    temporal_tls: bool | None = Field(
+        None,
+        description="TLS to Temporal: unset means on when a CA, client certificate, server name or API "
+        "key is set; true alone trusts the system's CAs; false with any of those is refused",
+    )
+    temporal_ca_file: Path | None = Field(
+        None, description="PEM CA bundle the Temporal frontend's certificate is checked against"
+    )
+    temporal_client_cert_file: Path | None = Field(
+        None,
+        description="PEM client certificate for mTLS to Temporal (with CUSTODY_TEMPORAL_CLIENT_KEY_FILE)",
+    )
+    temporal_client_key_file: Path | None = Field(
+        None, description="PEM private key of the Temporal client certificate"
+    )
+    temporal_server_name: str | None = Field(
+        None,
+        description="Name the Temporal server certificate must carry, and the TLS SNI (default: the host)",
+    )
+    temporal_api_key: SecretStr | None = Field(
+        None,
+        description="Temporal Cloud API key, sent as `authorization: Bearer <key>` on each call; implies TLS",
+    )
+    s3_ca_file: Path | None = Field(
+        None, description="PEM CA bundle the S3 endpoint's certificate is checked against (default: certifi)"
+    )
+    s3_region: str = Field("us-east-1", min_length=1, description="S3 region requests are signed for")
+
     # --- footage requests ------------------------------------------------------------------------
     program_name: str = Field(
         "Community Camera Program",
@@ -314,6 +344,21 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
+        if (self.temporal_client_cert_file is None) != (self.temporal_client_key_file is None):
+            raise ValueError(
+                "CUSTODY_TEMPORAL_CLIENT_CERT_FILE and CUSTODY_TEMPORAL_CLIENT_KEY_FILE go together: "
+                "set both for mTLS, or neither"
+            )
+        if self.temporal_tls is False and self._temporal_tls_asked:
+            raise ValueError(
+                "CUSTODY_TEMPORAL_TLS=false, but a Temporal CA, client certificate, server name or API key "
+                "is set, and those only work over TLS: unset CUSTODY_TEMPORAL_TLS or the others"
+            )
+        if self.s3_ca_file is not None and not self.s3_secure:
+            raise ValueError(
+                "CUSTODY_S3_CA_FILE is set but CUSTODY_S3_SECURE is false, so the CA would never be used: "
+                "set CUSTODY_S3_SECURE=true for https to the object store"
+            )
         if any(r <= 0 for r in self.reminders_s):
             raise ValueError("CUSTODY_REMINDERS_S offsets must be positive")
         if len(self.map_center) != 2:
@@ -377,6 +422,25 @@ class Settings(BaseSettings):
     @property
     def temporal_address(self) -> str:
         return f"{self.temporal_host}:{self.temporal_port}"
+
+    @property
+    def _temporal_tls_asked(self) -> bool:
+        return any(
+            v is not None
+            for v in (
+                self.temporal_ca_file,
+                self.temporal_client_cert_file,
+                self.temporal_server_name,
+                self.temporal_api_key,
+            )
+        )
+
+    @property
+    def temporal_uses_tls(self) -> bool:
+        """Whether the Temporal client speaks TLS (CUSTODY_TEMPORAL_TLS, else implied by the others)."""
+        if self.temporal_tls is not None:
+            return self.temporal_tls
+        return self._temporal_tls_asked
 
     @property
     def s3_endpoint(self) -> str:

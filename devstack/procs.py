@@ -72,6 +72,11 @@ class Child:
     env: Mapping[str, str] | None = None
     cwd: Path | None = None
     stop_grace_s: float = 10.0
+    #: Signal that asks the process to stop (PostgreSQL: SIGINT, its fast shutdown).
+    stop_signal: int = signal.SIGTERM
+    #: Run as this uid/gid (PostgreSQL refuses to run as root); None: as we run.
+    user: int | None = None
+    group: int | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def start(self) -> Child:
@@ -92,6 +97,9 @@ class Child:
             env=dict(self.env) if self.env is not None else None,
             cwd=self.cwd,
             preexec_fn=_child_setup,
+            user=self.user,
+            group=self.group,
+            extra_groups=[] if self.user is not None else None,
         )
         log.close()
         return self
@@ -118,11 +126,11 @@ class Child:
             return ""
 
     def stop(self) -> None:
-        """SIGTERM the child's group, then SIGKILL after the grace period."""
+        """`stop_signal` (SIGTERM) to the child's group, then SIGKILL after the grace period."""
         if self.proc is None or self.proc.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            os.killpg(self.proc.pid, self.stop_signal)
         try:
             self.proc.wait(timeout=self.stop_grace_s)
         except subprocess.TimeoutExpired:

@@ -15,6 +15,7 @@ from pathlib import Path
 from minio import Minio
 
 from custody.devsecrets import write_private
+from custody.errors import ConfigurationError
 from custody.health import check_smtp, port_open
 from devstack.procs import Child, bin_path, free_port, wait_until
 from storage.s3 import ensure_evidence_bucket
@@ -76,6 +77,8 @@ def seaweed_child(
     log: Path,
     volume_size_mb: int = 1024,
     min_free_mb: int = 512,
+    cert_file: Path | None = None,
+    key_file: Path | None = None,
 ) -> Child:
     """SeaweedFS master, volume, filer and S3 gateway in one process, on 127.0.0.1 only.
 
@@ -85,7 +88,12 @@ def seaweed_child(
     the volume size), keeping `min_free_mb` free (CUSTODY_S3_MIN_FREE_MB); SeaweedFS's default of 8
     volumes stopped storing evidence at about 1 GB. The API refuses an upload that would eat into
     that reserve with 507 before storing anything (storage/evidence.py).
+
+    With `cert_file` and `key_file` (PEM) the S3 port speaks https only, as a production store does;
+    clients then need CUSTODY_S3_SECURE=true and, for a private CA, CUSTODY_S3_CA_FILE.
     """
+    if (cert_file is None) != (key_file is None):
+        raise ValueError("seaweed_child: give both cert_file and key_file for https, or neither")
     data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir.parent / "identities.json"
     write_private(
@@ -110,19 +118,29 @@ def seaweed_child(
         f"-s3.config={config}", "-master.telemetry=false", f"-master.volumeSizeLimitMB={volume_size_mb}",
         "-volume.max=0", f"-volume.minFreeSpace={f'{min_free_mb}MiB' if min_free_mb else '1'}",
     ]  # fmt: skip
+    if cert_file is not None and key_file is not None:
+        argv += [f"-s3.cert.file={cert_file}", f"-s3.key.file={key_file}"]
     return Child("seaweedfs", argv, log, stop_grace_s=3)
 
 
 def wait_s3_and_bucket(
     child: Child, *, client: Minio, bucket: str, retention_days: int, timeout_s: float = 60
 ) -> None:
-    """Wait until S3 answers, then create or check the evidence bucket (versioned, object lock)."""
+    """Wait until S3 answers, then create or check the evidence bucket (versioned, object lock).
+    A setting that is wrong (a certificate the client refuses, a bucket without object lock) fails
+    at once with its ConfigurationError: waiting would not fix it."""
+    wrong: list[ConfigurationError] = []
 
     def ready() -> bool:
-        ensure_evidence_bucket(client, bucket=bucket, retention_days=retention_days)
+        try:
+            ensure_evidence_bucket(client, bucket=bucket, retention_days=retention_days)
+        except ConfigurationError as exc:
+            wrong.append(exc)
         return True
 
     wait_until(f"S3 (SeaweedFS) with bucket {bucket!r}", ready, timeout_s=timeout_s, child=child)
+    if wrong:
+        raise wrong[0]
 
 
 def smtp_child(*, port: int, maildir: Path, log: Path) -> Child:

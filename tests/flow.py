@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from temporalio.client import Client
 
 from activities.maintenance import run_maintenance
 from custody.db import engine_for
@@ -24,6 +23,7 @@ from custody.ledger.service import ledger_for
 from custody.settings import Settings
 from storage.s3 import make_client
 from worker import ACTIVITY_THREADS, build_worker
+from workflows.client import connect_temporal
 
 
 @contextmanager
@@ -35,13 +35,12 @@ def running_worker(settings: Settings) -> Iterator[None]:
     errors: list[BaseException] = []
 
     async def main() -> None:
-        client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        client = await connect_temporal(settings)
         engine = engine_for(settings, threads=ACTIVITY_THREADS)
-        worker = build_worker(client, settings, engine)
+        s3 = make_client(settings)
+        worker = build_worker(client, settings, engine, s3)
         housekeeping = asyncio.create_task(
-            run_maintenance(
-                client, settings, engine, ledger_for(settings, engine), make_client(settings), stop
-            )
+            run_maintenance(client, settings, engine, ledger_for(settings, engine), s3, stop)
         )
         async with worker:
             ready.set()

@@ -6,10 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-import urllib3
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from minio import Minio
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from api.schemas import ComponentHealth, HealthOut
@@ -31,23 +29,11 @@ async def _temporal(request: Request, settings: Settings) -> str:
     return f"Temporal at {settings.temporal_address} answers (namespace {settings.temporal_namespace})"
 
 
-def _s3_probe_client(settings: Settings) -> Minio:
-    # No retries and a short timeout: a health probe must answer quickly when the store is down.
-    http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=1.0, read=TIMEOUT_S), retries=False)
-    return Minio(
-        settings.s3_endpoint,
-        access_key=settings.secret("s3_access_key"),
-        secret_key=settings.secret("s3_secret_key"),
-        secure=settings.s3_secure,
-        region="us-east-1",
-        http_client=http,
-    )
-
-
 def _s3(request: Request, settings: Settings) -> str:
     """The bucket answers, and (when custody runs the store) how much room is left for evidence;
     below the reserve uploads get 507, so /health says so too."""
-    detail = check_s3(_s3_probe_client(settings), bucket=settings.s3_bucket)
+    # The app's probe client (no retries, short timeout; built once, see api/app.py).
+    detail = check_s3(request.app.state.s3_probe, bucket=settings.s3_bucket)
     store: EvidenceStore = request.app.state.store
     room = store.room_bytes()
     if room is None:

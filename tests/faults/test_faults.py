@@ -426,10 +426,10 @@ def test_complete_while_temporal_paused_answers_503_and_can_be_sent_again(faults
 
 def _pending_activity(faults: FaultStack, request_id: str, name: str) -> bool:
     """Whether the request's workflow has `name` started on a worker (the stage, read from Temporal)."""
-    from temporalio.client import Client
+    from workflows.client import connect_temporal
 
     async def look() -> bool:
-        client = await Client.connect(faults.settings.temporal_address)
+        client = await connect_temporal(faults.settings)
         desc = await client.get_workflow_handle(f"request-{request_id}").describe()
         return any(
             p.activity_type.name == name and p.state == 2  # PENDING_ACTIVITY_STATE_STARTED

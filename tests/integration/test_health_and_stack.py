@@ -15,7 +15,6 @@ from minio.error import S3Error
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client
 
 from activities.email import EmailInput, SmtpConfig, build_message, send_message
 from api.app import create_app
@@ -24,6 +23,7 @@ from devstack.procs import free_port
 from storage.s3 import make_client
 from tests.conftest import Stack
 from worker import build_worker
+from workflows.client import connect_temporal
 
 
 def test_health_reports_every_component(api: TestClient) -> None:
@@ -88,7 +88,7 @@ def test_mail_is_delivered_to_the_maildir(stack: Stack) -> None:
 
 async def test_worker_polls_the_task_queue(stack: Stack) -> None:
     settings: Settings = stack.settings(task_queue=f"tq-{uuid.uuid4().hex[:8]}")
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await connect_temporal(settings)
     worker = build_worker(client, settings)
     async with worker:
         for _ in range(50):
