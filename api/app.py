@@ -35,12 +35,16 @@ from custody.services.users import ensure_agencies, ensure_demo_users
 from custody.settings import Settings, load_settings
 from storage.evidence import EvidenceStore
 from storage.s3 import make_client, make_probe_client
+from workflows.client import temporal_tls
 
 log = logging.getLogger("custody.api")
 STATIC = Path(__file__).resolve().parent / "static"
 
 
 def create_app(settings: Settings) -> FastAPI:
+    # The Temporal client connects on first use; its CA, certificate and key files are read now,
+    # so one that is missing or not PEM stops start-up with the setting's name, not a first request.
+    temporal_tls(settings)
     engine = engine_for(settings)
 
     @asynccontextmanager

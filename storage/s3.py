@@ -81,7 +81,7 @@ def explain_tls(error: BaseException) -> ConfigurationError | None:
     """A message naming the setting to check when `error` is an https certificate this client
     refused, or a plain-http client talking to an https store; None for any other failure."""
     text = str(error)
-    pool = getattr(error, "pool", None)
+    pool = error.pool if isinstance(error, urllib3.exceptions.PoolError) else None
     where = f"{pool.host}:{pool.port}" if pool is not None else "the configured endpoint"
     if "CERTIFICATE_VERIFY_FAILED" in text:
         reason = text.split("certificate verify failed: ", 1)[-1].split(" (_ssl", 1)[0][:120]

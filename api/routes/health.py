@@ -16,6 +16,7 @@ from custody.health import check_db, check_smtp
 from custody.settings import Settings
 from storage.evidence import EvidenceStore
 from storage.s3 import check as check_s3
+from workflows.client import explain as explain_temporal
 
 router = APIRouter(tags=["health"])
 TIMEOUT_S = 3.0
@@ -23,9 +24,12 @@ TIMEOUT_S = 3.0
 
 async def _temporal(request: Request, settings: Settings) -> str:
     client = await temporal_client(request)  # the API's one client, connected on first use
-    await client.workflow_service.get_system_info(
-        GetSystemInfoRequest(), timeout=timedelta(seconds=TIMEOUT_S)
-    )
+    try:
+        await client.workflow_service.get_system_info(
+            GetSystemInfoRequest(), timeout=timedelta(seconds=TIMEOUT_S)
+        )
+    except RuntimeError as exc:  # a refused certificate or key says which setting to check
+        raise (explain_temporal(settings, exc) or exc) from exc
     return f"Temporal at {settings.temporal_address} answers (namespace {settings.temporal_namespace})"
 
 
