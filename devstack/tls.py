@@ -3,7 +3,8 @@
 Why real servers: a client's TLS is only shown to work by a server that refuses it when it is wrong.
 So Temporal is reached through Debian's nginx terminating TLS for gRPC (optionally requiring a client
 certificate from the test CA, or an `authorization: Bearer` API key as Temporal Cloud does),
-SeaweedFS serves S3 over https itself (`seaweed_child(..., tls=...)` in devstack/servers.py), and
+SeaweedFS serves S3 over https itself (`seaweed_child(..., cert_file=, key_file=)` in
+devstack/servers.py), and
 PostgreSQL runs as a throwaway cluster with `ssl=on` and only `hostssl` lines in pg_hba.conf, so the
 machine's own server and its configuration are never touched.
 
@@ -13,7 +14,6 @@ group, killed with its parent, its log in a file.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pwd
 import re
@@ -44,12 +44,13 @@ def nginx_binary() -> str:
     )
 
 
-def _tls_port_answers(port: int, ca_file: Path, timeout_s: float = 2.0) -> bool:
-    """True once something on 127.0.0.1:`port` completes a TLS handshake with a certificate from
-    `ca_file`, whatever names it carries (no client cert: nginx finishes the handshake and refuses
-    such requests later, at the HTTP level)."""
-    context = ssl.create_default_context(cafile=str(ca_file))
+def _tls_port_answers(port: int, timeout_s: float = 2.0) -> bool:
+    """True once something on 127.0.0.1:`port` completes a TLS handshake. Readiness only: the
+    certificate is what the clients under test check (without a client certificate nginx still
+    finishes the handshake and refuses the request itself)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
     with (
         socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as raw,
         context.wrap_socket(raw, server_hostname="127.0.0.1"),
@@ -166,10 +167,9 @@ class GrpcTlsProxy:
         conf.write_text(self.config())
         argv = [nginx_binary(), "-p", str(self.folder), "-c", str(conf), "-g", "daemon off;"]
         self.child = Child("nginx", argv, self.folder / "nginx.log", stop_grace_s=5).start()
-        ca = self.client_ca or self.cert.cert_file.parent / "ca.pem"
         wait_until(
             f"nginx gRPC TLS proxy on {self.address}",
-            lambda: _tls_port_answers(self.port, ca),
+            lambda: _tls_port_answers(self.port),
             timeout_s=timeout_s,
             child=self.child,
         )
@@ -232,7 +232,7 @@ class TlsPostgres:
     cert: Issued
     port: int = field(default_factory=free_port)
     password: str | None = None
-    folder: Path = field(init=False)
+    folder: Path | None = field(default=None, init=False)
     child: Child | None = field(default=None, init=False)
 
     def _account(self) -> pwd.struct_passwd | None:
@@ -255,26 +255,26 @@ class TlsPostgres:
         bindir = pg_bin_dir()
         account = self._account()
         # Under /tmp, not under a pytest folder: those are 0700 root, and PostgreSQL must reach it.
-        self.folder = Path(tempfile.mkdtemp(prefix="custody-pg-tls-"))
-        data = self.folder / "data"
-        (self.folder / "run").mkdir()
-        shutil.copy(self.cert.cert_file, self.folder / "server.pem")
-        shutil.copy(self.cert.key_file, self.folder / "server-key.pem")
-        (self.folder / "server-key.pem").chmod(0o600)  # PostgreSQL refuses a key others can read
-        pwfile = self.folder / "pw"
+        self.folder = folder = Path(tempfile.mkdtemp(prefix="custody-pg-tls-"))
+        data = folder / "data"
+        (folder / "run").mkdir()
+        shutil.copy(self.cert.cert_file, folder / "server.pem")
+        shutil.copy(self.cert.key_file, folder / "server-key.pem")
+        (folder / "server-key.pem").chmod(0o600)  # PostgreSQL refuses a key others can read
+        pwfile = folder / "pw"
         if self.password:
             pwfile.write_text(self.password + "\n")
         uid = gid = None
         if account is not None:
             uid, gid = account.pw_uid, account.pw_gid
-            for path in (self.folder, *self.folder.rglob("*")):
+            for path in (folder, *folder.rglob("*")):
                 os.chown(path, uid, gid)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": str(self.folder)}
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": str(folder)}
         argv = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8",
                 "--locale=C.UTF-8", "--no-sync", "--no-instructions"]  # fmt: skip
         argv += [f"--pwfile={pwfile}", "--auth=scram-sha-256"] if self.password else ["--auth=trust"]
         done = subprocess.run(
-            argv, capture_output=True, text=True, env=env, cwd=self.folder, check=False,
+            argv, capture_output=True, text=True, env=env, cwd=folder, check=False,
             user=uid, group=gid, extra_groups=[] if uid is not None else None,
         )  # fmt: skip
         if done.returncode != 0:
@@ -288,10 +288,10 @@ class TlsPostgres:
         settings = {
             "listen_addresses": "127.0.0.1",
             "port": str(self.port),
-            "unix_socket_directories": str(self.folder / "run"),
+            "unix_socket_directories": str(folder / "run"),
             "ssl": "on",
-            "ssl_cert_file": str(self.folder / "server.pem"),
-            "ssl_key_file": str(self.folder / "server-key.pem"),
+            "ssl_cert_file": str(folder / "server.pem"),
+            "ssl_key_file": str(folder / "server-key.pem"),
             "ssl_min_protocol_version": "TLSv1.2",
             "fsync": "off",  # throwaway: speed over durability
             "synchronous_commit": "off",
@@ -304,7 +304,7 @@ class TlsPostgres:
         for key, value in settings.items():
             pg_argv += ["-c", f"{key}={value}"]
         self.child = Child(
-            "postgresql-tls", pg_argv, self.folder / "postgres.log", env=env, cwd=self.folder,
+            "postgresql-tls", pg_argv, folder / "postgres.log", env=env, cwd=folder,
             stop_grace_s=10, stop_signal=signal.SIGINT,  # fast shutdown: sessions ended, not awaited
             user=uid, group=gid,
         ).start()  # fmt: skip
@@ -320,7 +320,7 @@ class TlsPostgres:
         """Stop the server, then remove its folder (data, certificates, log)."""
         if self.child is not None:
             self.child.stop()
-        with contextlib.suppress(AttributeError):
+        if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
