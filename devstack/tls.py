@@ -116,11 +116,10 @@ class GrpcTlsProxy:
                 + _grpc_refusal("missing or wrong API key", indent="    ")
                 + "            }\n"
             )
-        # As root, nginx's workers would drop to `nobody`, who cannot write the temporary folders
-        # under a private (0700) test folder; they serve loopback only, for tests and rehearsals.
-        user = "user root root;\n" if os.geteuid() == 0 else ""
         return (
-            f"{user}worker_processes 1;\n"
+            # One process, no master: it is the Child, so it dies with its parent (PDEATHSIG); a
+            # master's workers would outlive a test run killed with -9. It serves loopback only.
+            "master_process off;\n"
             f"pid {f / 'nginx.pid'};\n"
             f"error_log {f / 'error.log'} warn;\n"
             "events { worker_connections 512; }\n"
