@@ -12,11 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.maintenance import run_maintenance
+from activities.observe import BUCKETS as WORKER_BUCKETS
+from activities.observe import ActivityObserver
 from activities.requests import RequestActivities
-from custody import redact
+from custody import logs
 from custody.db import engine_for, migrate
 from custody.ledger.service import ledger_for, run_checkpointer
 from custody.settings import Settings, load_settings
@@ -27,18 +30,36 @@ log = logging.getLogger("custody.worker")
 ACTIVITY_THREADS = 50
 
 
-async def connect(settings: Settings, *, timeout_s: float = 60) -> Client:
-    """Connect to Temporal, retrying while the server starts."""
+async def connect(settings: Settings, *, timeout_s: float = 60, runtime: Runtime | None = None) -> Client:
+    """Connect to Temporal, retrying while the server starts. `runtime`: the SDK runtime whose
+    telemetry the client and its workers use (`metrics_runtime`); None: the SDK's default."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         try:
-            return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+            return await Client.connect(
+                settings.temporal_address, namespace=settings.temporal_namespace, runtime=runtime
+            )
         except RuntimeError as exc:
             if asyncio.get_running_loop().time() > deadline:
                 raise RuntimeError(
                     f"Temporal at {settings.temporal_address} did not answer within {timeout_s:.0f} s: {exc}"
                 ) from exc
             await asyncio.sleep(1)
+
+
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal SDK runtime serving Prometheus metrics on CUSTODY_WORKER_METRICS_HOST:PORT, or None
+    when the port is 0 (off). It serves the SDK's own metrics (`temporal_*`: polls, task latencies,
+    activity and workflow outcomes) and custody's worker metrics (activities/observe.py), on one
+    port. Durations in seconds, as Prometheus expects. One per process: create it once."""
+    if not settings.worker_metrics_port:
+        return None
+    prometheus = PrometheusConfig(
+        bind_address=f"{settings.worker_metrics_host}:{settings.worker_metrics_port}",
+        durations_as_seconds=True,
+        histogram_bucket_overrides=WORKER_BUCKETS,
+    )
+    return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
 
 
 def build_worker(client: Client, settings: Settings, engine: Engine | None = None) -> Worker:
@@ -59,14 +80,15 @@ def build_worker(client: Client, settings: Settings, engine: Engine | None = Non
         ],
         activity_executor=ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity"),
         max_concurrent_activities=ACTIVITY_THREADS,
+        interceptors=[ActivityObserver()],  # log ids and custody's worker metrics (activities/observe.py)
     )
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    redact.install()  # no consent token, sign-in link or key in the worker's log
     settings = load_settings()
-    client = await connect(settings)
+    logs.configure(settings.logs_as)  # JSON or text, through the redaction: no token or key in the log
+    runtime = metrics_runtime(settings)
+    client = await connect(settings, runtime=runtime)
     engine = engine_for(settings, threads=ACTIVITY_THREADS)
     migrate(engine)
     worker = build_worker(client, settings, engine)
@@ -82,6 +104,11 @@ async def main() -> None:
     )
     async with worker:
         log.info("worker ready on task queue %s at %s", settings.task_queue, settings.temporal_address)
+        if runtime is not None:
+            log.info(
+                "worker metrics at http://%s:%d/metrics",
+                settings.worker_metrics_host, settings.worker_metrics_port,
+            )  # fmt: skip
         await stop.wait()
         log.info("worker stopping")
     checkpointer.cancel()
