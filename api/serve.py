@@ -127,7 +127,7 @@ def bounded_protocol(header_timeout_s: float, max_header_bytes: int) -> type[asy
 def log_config(level: str = "info", fmt: LogFormat = "text") -> dict[str, Any]:
     """uvicorn's logging setup with the redaction filter on every handler, and the app's own loggers
     (custody.*) written beside uvicorn's. `fmt` json: every line, the access log's included, is one
-    JSON object with the request's ids (custody/logs.py); text: uvicorn's lines plus those ids."""
+    JSON object with the request's ids (custody/logs.py); text: uvicorn's usual lines, for a person."""
     config = copy.deepcopy(LOGGING_CONFIG)
     config["filters"] = {"redact": {"()": "custody.redact.RedactSecrets"}}
     for handler in config["handlers"].values():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import subprocess
 import sys
 import uuid
@@ -246,6 +247,10 @@ def test_smtp_down_degrades_but_stays_ready(stack: Stack, tmp_path: Path) -> Non
     assert body["components"]["smtp"] == {"ok": False, "detail": "not answering"}
     assert all(body["components"][c]["ok"] for c in ("db", "temporal", "s3"))
     assert str(settings.smtp_port) not in ready.text  # no host or port: a fixed reason
+    # A malformed incoming X-Request-ID (a forged log line) is replaced by a generated one.
+    forged = client.get("/health/live", headers={"X-Request-ID": 'x" level=ERROR msg="forged'})
+    assert re.fullmatch(r"[0-9a-f]{32}", forged.headers["x-request-id"])
+    assert ready.headers["x-request-id"] != forged.headers["x-request-id"]
 
 
 # --- the formatter on its own ----------------------------------------------------------------------
