@@ -13,11 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 from minio import Minio
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.maintenance import run_maintenance
+from activities.observe import BUCKETS as WORKER_BUCKETS
+from activities.observe import ActivityObserver
 from activities.requests import RequestActivities
-from custody import redact
+from custody import logs
 from custody.db import engine_for, migrate
 from custody.ledger.service import ledger_for, run_checkpointer
 from custody.settings import Settings, load_settings
@@ -29,10 +32,26 @@ log = logging.getLogger("custody.worker")
 ACTIVITY_THREADS = 50
 
 
-async def connect(settings: Settings, *, timeout_s: float = 60) -> Client:
+async def connect(settings: Settings, *, timeout_s: float = 60, runtime: Runtime | None = None) -> Client:
     """Connect to Temporal (TLS and API key from settings), retrying while the server starts; a
-    refused certificate or key fails at once (workflows/client.py)."""
-    return await connect_temporal(settings, timeout_s=timeout_s)
+    refused certificate or key fails at once (workflows/client.py). `runtime`: the SDK runtime whose
+    telemetry the client and its workers use (`metrics_runtime`); None: the SDK's default."""
+    return await connect_temporal(settings, timeout_s=timeout_s, runtime=runtime)
+
+
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal SDK runtime serving Prometheus metrics on CUSTODY_WORKER_METRICS_HOST:PORT, or None
+    when the port is 0 (off). It serves the SDK's own metrics (`temporal_*`: polls, task latencies,
+    activity and workflow outcomes) and custody's worker metrics (activities/observe.py), on one
+    port. Durations in seconds, as Prometheus expects. One per process: create it once."""
+    if not settings.worker_metrics_port:
+        return None
+    prometheus = PrometheusConfig(
+        bind_address=f"{settings.worker_metrics_host}:{settings.worker_metrics_port}",
+        durations_as_seconds=True,
+        histogram_bucket_overrides=WORKER_BUCKETS,
+    )
+    return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
 
 
 def build_worker(
@@ -56,14 +75,15 @@ def build_worker(
         ],
         activity_executor=ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity"),
         max_concurrent_activities=ACTIVITY_THREADS,
+        interceptors=[ActivityObserver()],  # log ids and custody's worker metrics (activities/observe.py)
     )
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    redact.install()  # no consent token, sign-in link or key in the worker's log
     settings = load_settings()
-    client = await connect(settings)
+    logs.configure(settings.logs_as)  # JSON or text, through the redaction: no token or key in the log
+    runtime = metrics_runtime(settings)
+    client = await connect(settings, runtime=runtime)
     engine = engine_for(settings, threads=ACTIVITY_THREADS)
     migrate(engine)
     s3 = make_client(settings)  # the process's one S3 client: activities and housekeeping share it
@@ -80,6 +100,11 @@ async def main() -> None:
     )
     async with worker:
         log.info("worker ready on task queue %s at %s", settings.task_queue, settings.temporal_address)
+        if runtime is not None:
+            log.info(
+                "worker metrics at http://%s:%d/metrics",
+                settings.worker_metrics_host, settings.worker_metrics_port,
+            )  # fmt: skip
         await stop.wait()
         log.info("worker stopping")
     checkpointer.cancel()

@@ -39,8 +39,9 @@ BUSY_UPLOADS = (
 
 def kind(method: str, path: str) -> str:
     """`upload` (an owner's file: counted on its own), `free` (streams and renders that must not
-    take a read's place, and /health), or `request` (everything else)."""
-    if path == "/health" or path.startswith("/static/"):
+    take a read's place, /health, /health/live, /health/ready and /metrics: probes and scrapes must
+    answer while requests queue), or `request` (everything else)."""
+    if path in ("/health", "/health/live", "/health/ready", "/metrics") or path.startswith("/static/"):
         return "free"
     if method == "PUT" and path.startswith("/consent/"):
         return "upload"

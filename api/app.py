@@ -19,13 +19,14 @@ from api.bodytimeout import BodyReadTimeout
 from api.deps import strict_query
 from api.errors import install_error_handlers
 from api.headers import SecurityHeaders, content_security_policy
+from api.observe import Observe, bind_path_ids
 from api.openapi import install_docs
-from api.routes import auth, cases, consent, health, ledger, registry, reports, shares
+from api.routes import auth, cases, consent, health, ledger, metrics, registry, reports, shares
 from api.web import admin as web_admin
 from api.web import audit as web_audit
 from api.web import console as web_console
 from api.web import resident as web_resident
-from custody import redact
+from custody import logs, redact
 from custody.agencies import HOME_AGENCY
 from custody.db import engine_for, migrate, session_scope
 from custody.devsecrets import demo_passwords
@@ -80,12 +81,14 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served by install_docs from vendored assets, never a CDN
         redoc_url=None,
+        dependencies=[Depends(bind_path_ids)],  # route ids into the log context (api/observe.py)
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.tokens = TokenService(settings)
     app.state.temporal = None
     app.state.temporal_lock = asyncio.Lock()
+    app.state.health_seen = {}  # each component's last health, to log changes once (routes/health.py)
     app.state.ledger = ledger_for(settings, engine)
     # The process's S3 clients, built once: the one every request uses, and /health's quick probe.
     app.state.s3_probe = make_probe_client(settings, timeout_s=health.TIMEOUT_S)
@@ -103,6 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
     for api_router in (health.router, auth.router, registry.router, ledger.router, cases.router):
         app.include_router(api_router, dependencies=strict)
     app.include_router(consent.router)
+    app.include_router(metrics.router)
     app.include_router(reports.router, dependencies=strict)
     app.include_router(shares.router, dependencies=strict)
     app.include_router(web_console.router)
@@ -114,9 +118,10 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 class CustodyAPI(FastAPI):
-    """FastAPI with custody's outermost layers: security headers on every answer (500s included,
-    which Starlette gives outside the user middleware), the request-body deadline, and admission
-    control (api/admission.py: no more requests at once than the database pool can serve)."""
+    """FastAPI with custody's outermost layers: the request id and metrics (api/observe.py), security
+    headers on every answer (500s included, which Starlette gives outside the user middleware), the
+    request-body deadline, and admission control (api/admission.py: no more requests at once than
+    the database pool can serve)."""
 
     def build_middleware_stack(self) -> ASGIApp:
         settings: Settings = self.state.settings
@@ -128,11 +133,13 @@ class CustodyAPI(FastAPI):
             upload_wait_s=settings.upload_queue_s,
         )
         inner = BodyReadTimeout(admitted, timeout_s=settings.body_read_timeout_s)
-        return SecurityHeaders(inner, csp=content_security_policy(settings.map_tile_url), hsts=settings.https)
+        csp = content_security_policy(settings.map_tile_url)
+        return Observe(SecurityHeaders(inner, csp=csp, hsts=settings.https))
 
 
 def app() -> FastAPI:
     """uvicorn factory: `uvicorn --factory api.app:app`. Serve with `python -m api.serve` instead: bare
     uvicorn believes X-Forwarded-For from 127.0.0.1 and has no header deadline (api/serve.py)."""
-    logging.basicConfig(level=logging.INFO)
-    return create_app(load_settings())  # installs the log redaction on the handler just made
+    settings = load_settings()
+    logs.configure(settings.logs_as)  # JSON or text (CUSTODY_LOG_FORMAT), through the redaction
+    return create_app(settings)

@@ -62,6 +62,7 @@ EXTRA: dict[tuple[str, str], set[int]] = {
     ("GET", "/ledger/checkpoints/{tree_size}"): {404},
     ("GET", "/cases/{case_id}/custody-report.pdf"): {429},
     ("GET", "/cases/{case_id}/custody-bundle.json"): {429},
+    ("GET", "/health/live"): {422},  # only for a query string (the JSON API refuses them all)
 }
 #: Routes that answer people's browsers with a page, errors included (JSON when asked for it).
 HTML_TOO = {("GET", "/consent/{token}")}

@@ -178,8 +178,15 @@ class ComponentHealth(BaseModel):
 
 
 class HealthOut(BaseModel):
-    status: Literal["ok", "degraded"]
+    """ok: all up (200); degraded: only SMTP down (200); unavailable: the database, Temporal or S3
+    down (503). A component down has `ok` false and a fixed short reason as `detail`."""
+
+    status: Literal["ok", "degraded", "unavailable"]
     components: dict[str, ComponentHealth]
+
+
+class LiveOut(BaseModel):
+    status: Literal["ok"]
 
 
 class CaseIn(StrictIn):

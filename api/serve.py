@@ -10,7 +10,8 @@ log would write consent-link tokens. Here:
 - a request's headers must arrive within `CUSTODY_HEADER_READ_TIMEOUT_S` of the connection opening
   or of their first byte, and be at most `CUSTODY_MAX_HEADER_BYTES` (408 / 431, then the connection
   is closed); idle keep-alive connections close after `CUSTODY_KEEP_ALIVE_TIMEOUT_S`;
-- every log record goes through custody.redact (tokens, JWTs, passwords become `[redacted]`).
+- every log record goes through custody.redact (tokens, JWTs, passwords become `[redacted]`), and
+  is written as JSON or text by `CUSTODY_LOG_FORMAT` (custody/logs.py).
 
 The slow-body deadline (`CUSTODY_BODY_READ_TIMEOUT_S`) is an ASGI middleware in the app itself
 (api/bodytimeout.py), so it holds however the app is served. The launcher, the Docker image and the
@@ -32,7 +33,7 @@ from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from custody import redact
-from custody.settings import Settings, load_settings
+from custody.settings import LogFormat, Settings, load_settings
 
 log = logging.getLogger("custody.api")
 
@@ -123,17 +124,24 @@ def bounded_protocol(header_timeout_s: float, max_header_bytes: int) -> type[asy
     return BoundedHeaders
 
 
-def log_config(level: str = "info") -> dict[str, Any]:
+def log_config(level: str = "info", fmt: LogFormat = "text") -> dict[str, Any]:
     """uvicorn's logging setup with the redaction filter on every handler, and the app's own loggers
-    (custody.*) written beside uvicorn's."""
+    (custody.*) written beside uvicorn's. `fmt` json: every line, the access log's included, is one
+    JSON object with the request's ids (custody/logs.py); text: uvicorn's usual lines, for a person."""
     config = copy.deepcopy(LOGGING_CONFIG)
     config["filters"] = {"redact": {"()": "custody.redact.RedactSecrets"}}
     for handler in config["handlers"].values():
         handler["filters"] = ["redact"]
-    config["formatters"]["default"]["fmt"] = "%(asctime)s %(levelprefix)s %(name)s: %(message)s"
-    config["formatters"]["access"]["fmt"] = (
-        '%(asctime)s %(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s'
-    )
+    if fmt == "json":
+        config["formatters"] = {
+            "default": {"()": "custody.logs.JsonFormatter"},
+            "access": {"()": "custody.logs.JsonFormatter"},
+        }
+    else:
+        config["formatters"]["default"]["fmt"] = "%(asctime)s %(levelprefix)s %(name)s: %(message)s"
+        config["formatters"]["access"]["fmt"] = (
+            '%(asctime)s %(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s'
+        )
     config["root"] = {"handlers": ["default"], "level": level.upper()}
     return config
 
@@ -172,11 +180,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-access-log", action="store_true", help="do not log each request")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
-    config = log_config(args.log_level)
+    settings = load_settings()
+    config = log_config(args.log_level, settings.logs_as)
     logging.config.dictConfig(config)  # before the app is built: its import-time loggers are kept
     from api.app import create_app
 
-    settings = load_settings()
     server = uvicorn.Server(
         server_config(
             create_app(settings), settings, host=args.host, port=args.port, log_level=args.log_level,

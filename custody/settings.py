@@ -23,6 +23,7 @@ from custody.errors import ConfigurationError
 
 Mode = Literal["dev", "test", "production"]
 JwtAlgorithm = Literal["ES256", "RS256", "HS256"]
+LogFormat = Literal["json", "text"]
 
 #: Settings that must be provided outside dev mode (env var name -> field name).
 SECRET_FIELDS: dict[str, str] = {
@@ -279,6 +280,28 @@ class Settings(BaseSettings):
         30, ge=1, description="Custody reports and bundles one user may generate per minute"
     )
 
+    # --- observability: logs, metrics, health ----------------------------------------------------
+    log_format: LogFormat | None = Field(
+        None,
+        description="Log lines as json (one object a line, with request, case and workflow ids) or text; "
+        "default json, except text in dev mode",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token GET /metrics requires; unset: /metrics is open in dev mode and refused "
+        "(403) in any other mode",
+    )
+    worker_metrics_host: str = Field(
+        "127.0.0.1", description="Address the worker's Prometheus endpoint binds to (0.0.0.0 in a container)"
+    )
+    worker_metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port of the worker's Prometheus endpoint (Temporal SDK and custody worker metrics); "
+        "0: off",
+    )
+
     # --- embedded launcher -----------------------------------------------------------------------
     demo_users: bool = Field(True, description="Create one demo user per role in dev mode")
 
@@ -399,6 +422,13 @@ class Settings(BaseSettings):
         if self.pull_allowed_networks is not None:
             return list(self.pull_allowed_networks)
         return [IPv4Network("127.0.0.0/8")] if self.mode == "dev" else []
+
+    @property
+    def logs_as(self) -> LogFormat:
+        """CUSTODY_LOG_FORMAT, or json outside dev mode and text in it (`make run` stays readable)."""
+        if self.log_format is not None:
+            return self.log_format
+        return "text" if self.mode == "dev" else "json"
 
     @property
     def api_url(self) -> str:

@@ -18,6 +18,7 @@ import asyncio
 from pathlib import Path
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
 from custody.errors import ConfigurationError
@@ -110,12 +111,15 @@ def _core_reason(text: str) -> str:
     return text[:200]
 
 
-async def connect_temporal(settings: Settings, *, lazy: bool = False, timeout_s: float = 0) -> Client:
+async def connect_temporal(
+    settings: Settings, *, lazy: bool = False, timeout_s: float = 0, runtime: Runtime | None = None
+) -> Client:
     """A client for `settings`' Temporal (address, namespace, TLS, API key).
 
     `lazy`: connect on the first call (the API: a service that is down fails that call fast, not
     start-up). `timeout_s`: keep retrying a server that does not answer for that long (the worker);
-    TLS and credential refusals raise TemporalConnectError at once either way.
+    TLS and credential refusals raise TemporalConnectError at once either way. `runtime`: the SDK
+    runtime whose telemetry the client uses (the worker's Prometheus metrics); None: the default.
     """
     tls = temporal_tls(settings)
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
@@ -129,6 +133,7 @@ async def connect_temporal(settings: Settings, *, lazy: bool = False, timeout_s:
                 tls=tls,
                 api_key=api_key,
                 lazy=lazy,
+                runtime=runtime,
             )
         except RuntimeError as exc:
             refused = explain(settings, exc)

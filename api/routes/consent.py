@@ -22,7 +22,7 @@ from sqlmodel import Session
 from api.deps import SettingsDep, get_engine, require_json
 from api.schemas import DecisionIn, FileOut
 from api.temporal import run_update, temporal_client
-from custody import localtime
+from custody import localtime, logs
 from custody.db import write_scope
 from custody.errors import (
     BadRequest,
@@ -138,6 +138,7 @@ async def _update(request: Request, req: FootageRequest, name: str, arg: Any) ->
 @router.post("/consent/{token}/decision", dependencies=[Depends(require_json)])
 async def decide(token: str, body: DecisionIn, request: Request, engine: EngineDep) -> dict[str, str]:
     req, token_id, _, _ = await asyncio.to_thread(_open, engine, token)
+    logs.bind(request_id=req.id, case_id=req.case_id)  # the owner's request, in the log (ids only)
     if req.status not in (RequestStatus.requested, RequestStatus.notified):
         raise Conflict(f"This request was already answered ({req.status}).")
     status = await _update(request, req, "decide", DecisionInput(body.decision, token_id))
@@ -158,6 +159,7 @@ async def upload(
     """Stream one file into the evidence store, hashing it on the way. Nothing is stored unless the
     whole file arrives, is a video, fits the limit, and matches `X-Content-SHA256` when given."""
     req, token_id, _, _ = await asyncio.to_thread(_open, engine, token)
+    logs.bind(request_id=req.id, case_id=req.case_id)  # the owner's request, in the log (ids only)
     refusal = uploads.takes_files(req)
     if refusal is not None:
         raise Conflict(refusal)
@@ -329,6 +331,7 @@ async def complete(token: str, request: Request, engine: EngineDep) -> dict[str,
                 session.add(row)
 
     req, token_id = await asyncio.to_thread(mark)
+    logs.bind(request_id=req.id, case_id=req.case_id)
     try:
         status = await _update(request, req, "complete", ActorInput(token_id))
     except CustodyError:
