@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean-state browser
+.PHONY: run test lint typecheck unit bench clean-state browser nginx rehearse
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,3 +43,14 @@ bench: $(STAMP)
 
 clean-state:
 	rm -rf .custody
+
+# Debian's nginx: the TLS reverse proxy of the rehearsal (and TLS endpoints in tests).
+nginx:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+	  echo "installing Debian's nginx for the rehearsal"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
+
+# The deployment a department runs, scaled out and rehearsed here end to end (devstack/rehearse.py).
+rehearse: $(STAMP) nginx
+	$(PY) -m devstack.rehearse
+	$(PY) -m devstack.rehearse --single
