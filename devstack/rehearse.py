@@ -47,6 +47,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from custody.dbroles import grant_app_role
 from custody.devsecrets import ensure_dev_secrets, write_private
 from custody.settings import SECRET_FIELDS
 from devstack.pki import TestCA
@@ -172,6 +173,8 @@ def run_story(
     cameras: int,
     timings: Timings,
     midway: Callable[[], None] | None = None,
+    lat: float = 38.9,
+    label: str = "",
 ) -> StoryResult:
     """The full story a department lives: cameras registered, an alert, every owner consents and
     uploads, every file verified and attached; the custody report downloaded."""
@@ -184,7 +187,7 @@ def run_story(
     staff.headers["Authorization"] = f"Bearer {token}"
     run = uuid.uuid4().hex[:6]
     owners: list[str] = []
-    with timings.phase(f"register {cameras} cameras"):
+    with timings.phase(f"{label}register {cameras} cameras"):
         for i in range(cameras):
             address = f"owner{i}-{run}@example.org"
             owner = staff.post("/owners", json={"name": f"Owner {i}", "email": address})
@@ -195,7 +198,7 @@ def run_story(
                 json={
                     "owner_id": owner.json()["id"],
                     "label": f"Doorbell {i}, {100 + i} Main St",
-                    "lat": 38.9 + i * 0.00005,
+                    "lat": lat + i * 0.00005,
                     "lon": -77.03,
                     "kind": "registered",
                 },
@@ -203,13 +206,13 @@ def run_story(
             if cam.status_code != 201:
                 raise RehearsalFailed(f"camera registration: {cam.status_code} {cam.text[:300]}")
             owners.append(address)
-    with timings.phase("alert -> every owner emailed"):
+    with timings.phase(label + "alert -> every owner emailed"):
         case_id = staff.post("/cases", json={"title": f"Rehearsal {run}"}).json()["id"]
         end = datetime.now(UTC) - timedelta(minutes=5)
         alert = staff.post(
             f"/cases/{case_id}/alerts",
             json={
-                "lat": 38.9,
+                "lat": lat,
                 "lon": -77.03,
                 "radius_m": 500,
                 "description": "Rehearsal: robbery at the corner",
@@ -262,7 +265,7 @@ def run_story(
             if done >= len(owners) // 2:
                 half.set()
 
-    phase = "owners consent and upload" + (" (kills midway)" if midway else "")
+    phase = label + "owners consent and upload" + (" (kills midway)" if midway else "")
     with timings.phase(phase), ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(owner_answers, a) for a in owners]
         if midway is not None:
@@ -274,7 +277,7 @@ def run_story(
         for f in futures:
             f.result()
 
-    with timings.phase("every request verified and attached"):
+    with timings.phase(label + "every request verified and attached"):
         deadline = time.monotonic() + 300
         while True:
             statuses = Counter(
@@ -290,7 +293,7 @@ def run_story(
             time.sleep(0.5)
 
     result = StoryResult(case_id, request_ids, timings)
-    with timings.phase("custody report (PDF, signed)"):
+    with timings.phase(label + "custody report (PDF, signed)"):
         report = retrying("custody report", lambda: staff.get(f"/cases/{case_id}/custody-report.pdf"), (200,))
         if not report.content.startswith(b"%PDF"):
             raise RehearsalFailed("the custody report is not a PDF")
@@ -368,10 +371,14 @@ class Deployment:
         self.apis: list[Child] = []
         self.workers: list[Child] = []
         self.n_workers = workers
-        self.db_name = f"custody_rehearse_{uuid.uuid4().hex[:10]}"
-        self.db_url = (
-            sa.engine.make_url(PG_ADMIN_URL).set(database=self.db_name).render_as_string(hide_password=False)
-        )
+        tag = uuid.uuid4().hex[:10]
+        self.db_name = f"custody_rehearse_{tag}"
+        self.db_owner, self.db_app = f"crh_owner_{tag}", f"crh_app_{tag}"
+        pg = sa.engine.make_url(PG_ADMIN_URL).set(database=self.db_name)
+        # Two roles, as in production: the schema's owner migrates; the API and workers log in as an
+        # application role that owns nothing and may only read and append the ledger (custody/dbroles.py).
+        self.owner_url = pg.set(username=self.db_owner).render_as_string(hide_password=False)
+        self.db_url = pg.set(username=self.db_app).render_as_string(hide_password=False)
         self.home = root / "home"
         self.maildir = root / "mail"
         self.secrets_dir = root / "secrets"
@@ -419,13 +426,13 @@ class Deployment:
         self.env = env | self.env
 
     def custody(
-        self, *args: str, stdin: str | None = None, check: bool = True
+        self, *args: str, stdin: str | None = None, check: bool = True, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         """Run the `custody` command as an operator would, with the deployment's environment."""
         argv = [sys.executable, "-m", "cli.main", *args]
         done = subprocess.run(
             argv,
-            env=self.env,
+            env=self.env | (env or {}),
             cwd=ROOT,
             input=stdin,
             capture_output=True,
@@ -445,7 +452,9 @@ class Deployment:
             self._base_env()
             admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
             with admin.connect() as conn:
-                conn.execute(sa.text(f'CREATE DATABASE "{self.db_name}"'))
+                conn.execute(sa.text(f'CREATE ROLE "{self.db_owner}" LOGIN NOCREATEDB NOCREATEROLE'))
+                conn.execute(sa.text(f'CREATE ROLE "{self.db_app}" LOGIN NOCREATEDB NOCREATEROLE'))
+                conn.execute(sa.text(f'CREATE DATABASE "{self.db_name}" OWNER "{self.db_owner}"'))
             admin.dispose()
             smtp = smtp_child(port=self.ports["smtp"], maildir=self.maildir, log=self.logs / "smtp.log")
             temporal = temporal_child(
@@ -469,9 +478,12 @@ class Deployment:
                 secure=False,
             )
             wait_s3_and_bucket(seaweed, client=s3, bucket="evidence", retention_days=1)
-        with timings.phase("custody migrate"):
-            out = self.custody("migrate")
+        with timings.phase("custody migrate (as the schema's owner), grants to the application role"):
+            out = self.custody("migrate", env={"CUSTODY_DATABASE_URL": self.owner_url})
             print("    " + out.stdout.strip().replace("\n", "\n    "))
+            owner = sa.create_engine(self.owner_url)
+            grant_app_role(owner, self.db_app)
+            owner.dispose()
         with timings.phase(f"{len(self.api_ports)} API replicas, {self.n_workers} workers, nginx (TLS)"):
             for i, port in enumerate(self.api_ports):
                 api = Child(
@@ -537,6 +549,8 @@ class Deployment:
         admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'DROP ROLE IF EXISTS "{self.db_app}"'))
+            conn.execute(sa.text(f'DROP ROLE IF EXISTS "{self.db_owner}"'))
         admin.dispose()
 
 
@@ -566,7 +580,7 @@ def rehearse(args: argparse.Namespace) -> int:
                 users[role] = (name, password)
         story = run_story(
             base=dep.base, verify=dep.verify(), investigator=users["investigator"], maildir=dep.maildir,
-            cameras=args.cameras, timings=timings,
+            cameras=args.cameras, timings=timings, label="story 1: ",
         )  # fmt: skip
         checks.extend(_check_story(dep, story, users["auditor"]))
         killed: list[str] = []
@@ -579,13 +593,14 @@ def rehearse(args: argparse.Namespace) -> int:
 
         story = run_story(
             base=dep.base, verify=dep.verify(), investigator=users["investigator"], maildir=dep.maildir,
-            cameras=args.cameras, timings=timings, midway=midway,
+            cameras=args.cameras, timings=timings, midway=midway, lat=38.95, label="story 2: ",
         )  # fmt: skip
         checks.append(
             Check("one API replica and one worker killed midway", len(killed) == 2, ", ".join(killed))
         )
         checks.extend(_check_story(dep, story, users["auditor"]))
         checks.extend(_check_throttle(dep, users["investigator"]))
+        checks.append(_check_roles(dep))
         with timings.phase("ledger verified offline (custody ledger verify, through the proxy)"):
             checks.append(_check_ledger(dep, users["auditor"]))
     except RehearsalFailed as exc:
@@ -691,6 +706,30 @@ def _check_story(dep: Deployment, story: StoryResult, auditor: tuple[str, str]) 
             f"{story.report_bytes} bytes",
         ),
     ]
+
+
+def _check_roles(dep: Deployment) -> Check:
+    """The credentials the API and workers hold cannot change a ledger row, whatever SQL they send."""
+    app = sa.create_engine(dep.db_url)
+    refused = []
+    try:
+        for statement in (
+            "UPDATE ledger_entries SET entry = entry",
+            "DELETE FROM ledger_checkpoints",
+            "ALTER TABLE ledger_entries DISABLE TRIGGER ALL",  # the append-only trigger (migration 0002)
+        ):
+            try:
+                with app.begin() as conn:
+                    conn.execute(sa.text(statement))
+            except sa.exc.ProgrammingError as exc:
+                refused.append(f"{statement.split()[0]}: {str(exc.orig).splitlines()[0]}")
+    finally:
+        app.dispose()
+    return Check(
+        "the application's database role cannot edit or delete ledger rows",
+        len(refused) == 3,
+        "; ".join(refused),
+    )
 
 
 def _check_throttle(dep: Deployment, investigator: tuple[str, str]) -> list[Check]:
