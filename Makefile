@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean-state browser tls-tools
+.PHONY: run test lint typecheck unit bench clean-state debian-tools rehearse
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,19 +22,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-# Browser tests drive Debian's Chromium through Playwright (never `playwright install`).
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian's chromium for the browser tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+# Debian packages the tests and the rehearsal use, installed when missing with one `apt-get update`:
+# chromium (browser tests through Playwright, never `playwright install`) and nginx (the TLS
+# terminator in front of Temporal in the TLS tests, the reverse proxy of `make rehearse`).
+debian-tools:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	{ test -x /usr/sbin/nginx || command -v nginx >/dev/null 2>&1; } || missing="$$missing nginx"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian's$$missing for the tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
-# The TLS tests put Debian's nginx in front of Temporal as a gRPC TLS terminator (never a download).
-tls-tools:
-	@test -x /usr/sbin/nginx || command -v nginx >/dev/null 2>&1 || { \
-	  echo "installing Debian's nginx for the TLS tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
-
-test: $(STAMP) browser tls-tools lint typecheck
+test: $(STAMP) debian-tools lint typecheck
 	$(VENV)/bin/pytest -q -ra
 
 unit: $(STAMP)
@@ -49,3 +49,8 @@ bench: $(STAMP)
 
 clean-state:
 	rm -rf .custody
+
+# The deployment a department runs, scaled out and rehearsed here end to end (devstack/rehearse.py).
+rehearse: $(STAMP) debian-tools
+	$(PY) -m devstack.rehearse
+	$(PY) -m devstack.rehearse --single

@@ -44,16 +44,9 @@ from custody.db import (
 from custody.devsecrets import ensure_dev_secrets
 from custody.services.users import create_user, ensure_agencies
 from custody.settings import SECRET_FIELDS, Settings
-from devstack.procs import Child, free_port
-from devstack.servers import (
-    S3Identity,
-    seaweed_child,
-    smtp_child,
-    temporal_child,
-    wait_s3_and_bucket,
-    wait_smtp,
-    wait_temporal,
-)
+from devstack.procs import free_port
+from devstack.servers import S3Identity
+from devstack.stack import EmbeddedServers
 from storage.evidence import hash_object
 from storage.s3 import make_client
 from tests.flow import link_in, video_bytes, wait_for
@@ -72,11 +65,13 @@ class Stack:
     def __init__(self, home: Path) -> None:
         self.home = home
         self.secrets = ensure_dev_secrets(home)
-        self.children: list[Child] = []
+        self.servers = EmbeddedServers(
+            home, S3Identity(self.secrets["s3_access_key"], self.secrets["s3_secret_key"])
+        )
         self.ports = {
-            "temporal": free_port(),
-            "s3": free_port(grpc_pair=True),
-            "smtp": free_port(),
+            "temporal": self.servers.temporal_port,
+            "s3": self.servers.s3_port,
+            "smtp": self.servers.smtp_port,
             "api": free_port(),
         }
 
@@ -102,26 +97,7 @@ class Stack:
         return Settings(**values)  # type: ignore[arg-type]
 
     def start(self) -> None:
-        logs = self.home / "logs"
-        smtp = smtp_child(port=self.ports["smtp"], maildir=self.home / "mail", log=logs / "smtp.log").start()
-        temporal = temporal_child(
-            port=self.ports["temporal"],
-            ui_port=free_port(),
-            db_file=self.home / "t.db",
-            log=logs / "temporal.log",
-            headless=True,
-        ).start()
-        seaweed = seaweed_child(
-            s3_port=self.ports["s3"],
-            data_dir=self.home / "s3" / "data",
-            identity=S3Identity(self.secrets["s3_access_key"], self.secrets["s3_secret_key"]),
-            log=logs / "seaweedfs.log",
-        ).start()
-        self.children = [smtp, temporal, seaweed]
-        wait_smtp(smtp, port=self.ports["smtp"])
-        wait_temporal(temporal, port=self.ports["temporal"], ui_port=None)
-        s = self.settings()
-        wait_s3_and_bucket(seaweed, client=make_client(s), bucket=s.s3_bucket, retention_days=1)
+        self.servers.start()
 
     def start_api(self, settings: Settings, source: Path | None = None) -> subprocess.Popen[bytes]:
         """The API under uvicorn in its own process, from this checkout or `source` (another one:
@@ -134,8 +110,7 @@ class Stack:
         return subprocess.Popen(argv, env=env, cwd=str(root))
 
     def stop(self) -> None:
-        for c in reversed(self.children):
-            c.stop()
+        self.servers.stop()
 
 
 def _login(api: str, settings: Settings, *, migrate_db: bool = True) -> httpx.Client:

@@ -29,17 +29,9 @@ from custody.devsecrets import demo_passwords, write_private
 from custody.errors import ConfigurationError
 from custody.settings import Settings
 from devstack.procs import Child, port_free, wait_until
-from devstack.servers import (
-    S3Identity,
-    seaweed_child,
-    smtp_child,
-    temporal_child,
-    wait_s3_and_bucket,
-    wait_smtp,
-    wait_temporal,
-)
+from devstack.servers import S3Identity
+from devstack.stack import EmbeddedServers
 from devstack.supervisor import Supervisor
-from storage.s3 import make_client
 
 
 def _check_ports(settings: Settings) -> None:
@@ -117,6 +109,7 @@ def run(settings: Settings, *, headless: bool = False, console: Console | None =
     env["PYTHONPATH"] = src_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
 
     stop = threading.Event()
+    named: dict[str, Child] = {}  # the embedded servers, filled as each starts
     children: list[Child] = []
 
     starting = True
@@ -130,30 +123,16 @@ def run(settings: Settings, *, headless: bool = False, console: Console | None =
     try:
         _check_ports(settings)
         with console.status("starting SMTP, Temporal and SeaweedFS ...") as status:
-            smtp = smtp_child(port=settings.smtp_port, maildir=home / "mail", log=logs / "smtp.log")
-            temporal = temporal_child(
-                port=settings.temporal_port, ui_port=settings.temporal_ui_port,
-                db_file=home / "temporal" / "temporal.db", log=logs / "temporal.log",
-                headless=headless, namespace=settings.temporal_namespace,
+            servers = EmbeddedServers(
+                home, S3Identity(settings.secret("s3_access_key"), settings.secret("s3_secret_key")),
+                temporal_port=settings.temporal_port, s3_port=settings.s3_port, smtp_port=settings.smtp_port,
+                temporal_ui_port=None if headless else settings.temporal_ui_port,
+                namespace=settings.temporal_namespace, bucket=settings.s3_bucket,
+                retention_days=settings.evidence_retention_days, volume_size_mb=settings.s3_volume_size_mb,
+                min_free_mb=settings.s3_min_free_mb, s3_data=settings.store_dir,
+                children=named,
             )  # fmt: skip
-            identity = S3Identity(settings.secret("s3_access_key"), settings.secret("s3_secret_key"))
-            seaweed = seaweed_child(
-                s3_port=settings.s3_port, data_dir=home / "s3" / "data", identity=identity,
-                log=logs / "seaweedfs.log", volume_size_mb=settings.s3_volume_size_mb,
-                min_free_mb=settings.s3_min_free_mb,
-            )  # fmt: skip
-            for child in (smtp, temporal, seaweed):
-                children.append(child.start())
-            wait_smtp(smtp, port=settings.smtp_port)
-            status.update("waiting for Temporal ...")
-            wait_temporal(
-                temporal, port=settings.temporal_port, ui_port=None if headless else settings.temporal_ui_port
-            )
-            status.update("waiting for S3 and the evidence bucket ...")
-            wait_s3_and_bucket(
-                seaweed, client=make_client(settings), bucket=settings.s3_bucket,
-                retention_days=settings.evidence_retention_days,
-            )  # fmt: skip
+            servers.start(status.update)
             status.update("starting the API and the worker ...")
             api = Child(
                 "api",
@@ -164,6 +143,7 @@ def run(settings: Settings, *, headless: bool = False, console: Console | None =
             worker = Child(
                 "worker", [sys.executable, "-m", "worker"], logs / "worker.log", env=env, stop_grace_s=15
             )
+            children.extend(named.values())
             children.append(api.start())
             children.append(worker.start())
             wait_until(
@@ -198,7 +178,7 @@ def run(settings: Settings, *, headless: bool = False, console: Console | None =
         console.print(f"[red]custody could not start:[/red] {exc}")
         return 1
     finally:
-        for child in reversed(children):
+        for child in reversed(children or list(named.values())):
             child.stop()
         (home / "dev.json").unlink(missing_ok=True)  # its facts no longer hold
         for sig, handler in previous.items():

@@ -15,17 +15,8 @@ from fastapi.testclient import TestClient
 
 from custody.devsecrets import ensure_dev_secrets
 from custody.settings import Settings
-from devstack.procs import Child, free_port
-from devstack.servers import (
-    S3Identity,
-    seaweed_child,
-    smtp_child,
-    temporal_child,
-    wait_s3_and_bucket,
-    wait_smtp,
-    wait_temporal,
-)
-from storage.s3 import make_client
+from devstack.servers import S3Identity
+from devstack.stack import EmbeddedServers
 
 PG_ADMIN_URL = os.environ.get("CUSTODY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -38,14 +29,11 @@ class Stack:
     smtp_port: int
     maildir: Path
     secrets: dict[str, str]
-    temporal: Child | None = None
+    servers: EmbeddedServers
 
     def restart_temporal(self) -> None:
         """Stop the Temporal dev server and start it again on the same port and database file."""
-        assert self.temporal is not None
-        self.temporal.stop()
-        self.temporal = _temporal(self.home, self.temporal_port).start()
-        wait_temporal(self.temporal, port=self.temporal_port, ui_port=None)
+        self.servers.restart_temporal()
 
     def settings(self, **overrides: object) -> Settings:
         values: dict[str, object] = {
@@ -74,42 +62,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Real Temporal (headless), SeaweedFS and SMTP servers, started as `make run` starts them."""
     home = tmp_path_factory.mktemp("stack")
     secrets = ensure_dev_secrets(home)
-    ports = {"temporal": free_port(), "s3": free_port(grpc_pair=True), "smtp": free_port()}
-    logs = home / "logs"
-    children: list[Child] = []
-    st: Stack | None = None
+    servers = EmbeddedServers(home, S3Identity(secrets["s3_access_key"], secrets["s3_secret_key"])).start()
     try:
-        smtp = smtp_child(port=ports["smtp"], maildir=home / "mail", log=logs / "smtp.log").start()
-        children.append(smtp)
-        temporal = _temporal(home, ports["temporal"]).start()
-        seaweed = seaweed_child(
-            s3_port=ports["s3"],
-            data_dir=home / "s3" / "data",
-            identity=S3Identity(secrets["s3_access_key"], secrets["s3_secret_key"]),
-            log=logs / "seaweedfs.log",
-        ).start()
-        children.append(seaweed)
-        st = Stack(home, ports["temporal"], ports["s3"], ports["smtp"], home / "mail", secrets, temporal)
-        wait_smtp(smtp, port=ports["smtp"])
-        wait_temporal(temporal, port=ports["temporal"], ui_port=None)
-        settings = st.settings()
-        wait_s3_and_bucket(seaweed, client=make_client(settings), bucket=settings.s3_bucket, retention_days=1)
-        yield st
+        yield Stack(
+            home, servers.temporal_port, servers.s3_port, servers.smtp_port, servers.maildir, secrets, servers
+        )
     finally:
-        for child in reversed(children):
-            child.stop()
-        if st is not None and st.temporal is not None:
-            st.temporal.stop()
-
-
-def _temporal(home: Path, port: int) -> Child:
-    return temporal_child(
-        port=port,
-        ui_port=free_port(),
-        db_file=home / "temporal.db",
-        log=home / "logs" / "temporal.log",
-        headless=True,
-    )
+        servers.stop()
 
 
 def _create_pg_database() -> tuple[str, str]:

@@ -34,15 +34,8 @@ from custody.ledger.service import ledger_for
 from custody.ledger.verify import verify_export
 from custody.settings import Settings
 from devstack.procs import Child, free_port
-from devstack.servers import (
-    S3Identity,
-    seaweed_child,
-    smtp_child,
-    temporal_child,
-    wait_s3_and_bucket,
-    wait_smtp,
-    wait_temporal,
-)
+from devstack.servers import S3Identity
+from devstack.stack import EmbeddedServers
 from storage.evidence import open_multiparts
 from storage.s3 import make_client
 from tests.conftest import _create_pg_database, _drop_pg_database
@@ -332,30 +325,13 @@ def faults(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fa
     else:
         pg_name, db_url = _create_pg_database()
     secrets = ensure_dev_secrets(home)
-    logs = home / "logs"
-    ports = {
-        "temporal": free_port(),
-        "s3": free_port(grpc_pair=True),
-        "smtp": free_port(),
-        "api": free_port(),
-    }
-    servers: dict[str, Child] = {}
+    ports = {"api": free_port()}
+    embedded = EmbeddedServers(home, S3Identity(secrets["s3_access_key"], secrets["s3_secret_key"]))
+    servers = embedded.children
     stack: FaultStack | None = None
     try:
-        servers["smtp"] = smtp_child(port=ports["smtp"], maildir=home / "mail", log=logs / "smtp.log").start()
-        servers["temporal"] = temporal_child(
-            port=ports["temporal"],
-            ui_port=free_port(),
-            db_file=home / "temporal.db",
-            log=logs / "temporal.log",
-            headless=True,
-        ).start()
-        servers["s3"] = seaweed_child(
-            s3_port=ports["s3"],
-            data_dir=home / "s3" / "data",
-            identity=S3Identity(secrets["s3_access_key"], secrets["s3_secret_key"]),
-            log=logs / "seaweedfs.log",
-        ).start()
+        embedded.start()
+        ports.update(temporal=embedded.temporal_port, s3=embedded.s3_port, smtp=embedded.smtp_port)
         settings = Settings(
             mode="test",
             home=home,
@@ -389,10 +365,7 @@ def faults(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fa
             db_pool_timeout_s=2,
             db_lock_timeout_s=1.5,
         )
-        wait_smtp(servers["smtp"], port=ports["smtp"])
-        wait_temporal(servers["temporal"], port=ports["temporal"], ui_port=None)
         s3 = make_client(settings)
-        wait_s3_and_bucket(servers["s3"], client=s3, bucket="evidence", retention_days=1)
         engine = create_db_engine(settings.db_url)
         migrate(engine)
         stack = FaultStack(home, settings, servers, ports["api"], engine, s3)
