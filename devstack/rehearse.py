@@ -54,9 +54,10 @@ from devstack.pki import TestCA
 from devstack.procs import Child, free_port, wait_until
 from devstack.servers import S3Identity
 from devstack.stack import EmbeddedServers
+from devstack.tls import GrpcTlsProxy, TlsPostgres, grpc_tls_proxy
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = os.environ.get("CUSTODY_REHEARSE_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
@@ -367,6 +368,7 @@ class Deployment:
         self.children: list[Child] = []
         self.named: dict[str, Child] = {}  # the embedded servers
         self.ca = TestCA(root / "pki")
+        self.temporal_client = self.ca.client("temporal-client", "custody api and workers")
         self.ports = {
             "temporal": free_port(),
             "s3": free_port(grpc_pair=True),
@@ -378,17 +380,16 @@ class Deployment:
         self.workers: list[Child] = []
         self.n_workers = workers
         tag = uuid.uuid4().hex[:10]
-        self.db_name = f"custody_rehearse_{tag}"
-        self.db_owner, self.db_app = f"crh_owner_{tag}", f"crh_app_{tag}"
-        pg = sa.engine.make_url(PG_ADMIN_URL).set(database=self.db_name)
-        # Two roles, as in production: the schema's owner migrates; the API and workers log in as an
-        # application role that owns nothing and may only read and append the ledger (custody/dbroles.py).
-        self.owner_url = pg.set(username=self.db_owner).render_as_string(hide_password=False)
-        self.db_url = pg.set(username=self.db_app).render_as_string(hide_password=False)
+        self.db_name = f"custody_{tag}"
+        self.db_owner, self.db_app = f"custody_owner_{tag}", f"custody_app_{tag}"
+        self.pg_password, self.owner_password, self.app_password = (uuid.uuid4().hex for _ in range(3))
+        self.owner_url = self.db_url = ""  # once the database exists
         self.home = root / "home"
         self.maildir = root / "mail"  # the embedded SMTP server's Maildir (EmbeddedServers.maildir)
         self.secrets_dir = root / "secrets"
         self.env: dict[str, str] = {}
+        self.temporal_proxy: GrpcTlsProxy | None = None
+        self.pg: TlsPostgres | None = None
 
     @property
     def base(self) -> str:
@@ -415,8 +416,13 @@ class Deployment:
                 "PYTHONUNBUFFERED": "1",
                 "CUSTODY_MODE": "production",
                 "CUSTODY_HOME": str(self.home),
-                "CUSTODY_DATABASE_URL": self.db_url,
                 "CUSTODY_TEMPORAL_PORT": str(self.ports["temporal"]),
+                "CUSTODY_TEMPORAL_TLS": "true",
+                "CUSTODY_TEMPORAL_CA_FILE": str(self.ca.ca_file),
+                "CUSTODY_TEMPORAL_CLIENT_CERT_FILE": str(self.temporal_client.cert_file),
+                "CUSTODY_TEMPORAL_CLIENT_KEY_FILE": str(self.temporal_client.key_file),
+                "CUSTODY_S3_SECURE": "true",
+                "CUSTODY_S3_CA_FILE": str(self.ca.ca_file),
                 "CUSTODY_S3_PORT": str(self.ports["s3"]),
                 "CUSTODY_SMTP_PORT": str(self.ports["smtp"]),
                 "CUSTODY_PUBLIC_URL": self.base,
@@ -458,16 +464,19 @@ class Deployment:
         with timings.phase("start Temporal, SeaweedFS, SMTP and the database"):
             self._write_secrets()
             self._base_env()
-            admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'CREATE ROLE "{self.db_owner}" LOGIN NOCREATEDB NOCREATEROLE'))
-                conn.execute(sa.text(f'CREATE ROLE "{self.db_app}" LOGIN NOCREATEDB NOCREATEROLE'))
-                conn.execute(sa.text(f'CREATE DATABASE "{self.db_name}" OWNER "{self.db_owner}"'))
-            admin.dispose()
             self.servers = EmbeddedServers(
-                self.root, self.s3_identity, temporal_port=self.ports["temporal"], s3_port=self.ports["s3"],
-                smtp_port=self.ports["smtp"], min_free_mb=0, children=self.named,
+                self.root, self.s3_identity, s3_port=self.ports["s3"], smtp_port=self.ports["smtp"],
+                min_free_mb=0, children=self.named, s3_cert=self.ca.server("s3"), s3_ca_file=self.ca.ca_file,
             ).start()  # fmt: skip
+            # Temporal behind a TLS terminator that demands a client certificate (mTLS), as a
+            # Temporal cluster with TLS or Temporal Cloud does.
+            self.temporal_proxy = grpc_tls_proxy(
+                self.root / "temporal-tls", upstream=self.servers.temporal_port, port=self.ports["temporal"],
+                cert=self.ca.server("temporal"), client_ca=self.ca.ca_file,
+            )  # fmt: skip
+            # PostgreSQL of its own, TLS only, password authentication.
+            self.pg = TlsPostgres(self.ca.server("postgres"), password=self.pg_password).start()
+            self._create_database()
         with timings.phase("custody migrate (as the schema's owner), grants to the application role"):
             out = self.custody("migrate", env={"CUSTODY_DATABASE_URL": self.owner_url})
             print("    " + out.stdout.strip().replace("\n", "\n    "))
@@ -526,6 +535,27 @@ class Deployment:
         )  # fmt: skip
         self.children.append(nginx.start())
 
+    def _create_database(self) -> None:
+        """Two roles, as in production: the schema's owner migrates; the API and workers log in as an
+        application role that owns nothing and may only read and append the ledger
+        (custody/dbroles.py)."""
+        admin = sa.create_engine(self.pg.url(ca_file=self.ca.ca_file), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            for role, password in ((self.db_owner, self.owner_password), (self.db_app, self.app_password)):
+                conn.execute(
+                    sa.text(f"CREATE ROLE \"{role}\" LOGIN NOCREATEDB NOCREATEROLE PASSWORD '{password}'")
+                )
+            conn.execute(sa.text(f'CREATE DATABASE "{self.db_name}" OWNER "{self.db_owner}"'))
+        admin.dispose()
+        base = sa.engine.make_url(self.pg.url(ca_file=self.ca.ca_file, database=self.db_name))
+        self.owner_url = base.set(username=self.db_owner, password=self.owner_password).render_as_string(
+            hide_password=False
+        )
+        self.db_url = base.set(username=self.db_app, password=self.app_password).render_as_string(
+            hide_password=False
+        )
+        self.env["CUSTODY_DATABASE_URL"] = self.db_url
+
     def kill(self, child: Child) -> None:
         """SIGKILL: no goodbye, as when a machine dies."""
         assert child.proc is not None
@@ -536,12 +566,10 @@ class Deployment:
     def stop(self) -> None:
         for child in reversed(self.children + list(self.named.values())):
             child.stop()
-        admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)'))
-            conn.execute(sa.text(f'DROP ROLE IF EXISTS "{self.db_app}"'))
-            conn.execute(sa.text(f'DROP ROLE IF EXISTS "{self.db_owner}"'))
-        admin.dispose()
+        if self.temporal_proxy is not None:
+            self.temporal_proxy.stop()
+        if self.pg is not None:
+            self.pg.stop()
 
 
 def rehearse(args: argparse.Namespace) -> int:

@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import urllib3
 from minio import Minio
 
+from devstack.pki import Issued
 from devstack.procs import Child, free_port
 from devstack.servers import (
     S3Identity,
@@ -44,6 +46,9 @@ class EmbeddedServers:
     min_free_mb: int = 512
     temporal_db: Path | None = None
     s3_data: Path | None = None
+    #: Serve S3 over https with this certificate; clients trust `s3_ca_file` (the rehearsal).
+    s3_cert: Issued | None = None
+    s3_ca_file: Path | None = None
     children: dict[str, Child] = field(default_factory=dict)
 
     @property
@@ -59,11 +64,15 @@ class EmbeddedServers:
         return self.s3_data or self.home / "s3" / "data"
 
     def s3_client(self) -> Minio:
+        http = None
+        if self.s3_cert is not None:
+            http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(self.s3_ca_file))
         return Minio(
             f"127.0.0.1:{self.s3_port}",
             access_key=self.identity.access_key,
             secret_key=self.identity.secret_key,
-            secure=False,
+            secure=self.s3_cert is not None,
+            http_client=http,
         )
 
     def _temporal(self) -> Child:
@@ -91,6 +100,8 @@ class EmbeddedServers:
                 log=self.logs / "seaweedfs.log",
                 volume_size_mb=self.volume_size_mb,
                 min_free_mb=self.min_free_mb,
+                cert_file=self.s3_cert.cert_file if self.s3_cert else None,
+                key_file=self.s3_cert.key_file if self.s3_cert else None,
             ).start()
             wait_smtp(self.children["smtp"], port=self.smtp_port)
             status("waiting for Temporal ...")
