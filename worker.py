@@ -1,13 +1,17 @@
 """The custody worker: runs the footage-request workflows and their activities on the task queue.
 
-Run with `python -m worker` (the launcher does). Settings come from the environment like the API's.
+Run with `custody worker` (or `python -m worker`, as the launcher does). Settings come from the
+environment like the API's. Outside dev mode it refuses a database not migrated to this code's
+revision: run `custody migrate` first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.engine import Engine
@@ -17,7 +21,8 @@ from temporalio.worker import Worker
 from activities.maintenance import run_maintenance
 from activities.requests import RequestActivities
 from custody import redact
-from custody.db import engine_for, migrate
+from custody.db import engine_for, prepare_schema
+from custody.errors import ConfigurationError
 from custody.ledger.service import ledger_for, run_checkpointer
 from custody.settings import Settings, load_settings
 from storage.s3 import make_client
@@ -66,9 +71,9 @@ async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     redact.install()  # no consent token, sign-in link or key in the worker's log
     settings = load_settings()
-    client = await connect(settings)
     engine = engine_for(settings, threads=ACTIVITY_THREADS)
-    migrate(engine)
+    prepare_schema(engine, settings)  # before Temporal: a wrong schema is the operator's to fix first
+    client = await connect(settings)
     worker = build_worker(client, settings, engine)
     checkpointer = asyncio.create_task(
         run_checkpointer(ledger_for(settings, engine), settings.ledger_checkpoint_interval_s)
@@ -85,8 +90,20 @@ async def main() -> None:
         await stop.wait()
         log.info("worker stopping")
     checkpointer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await checkpointer  # gives leadership up now, so another process signs without waiting
     await housekeeping
 
 
+def run() -> int:
+    """Run the worker until SIGTERM/SIGINT; 1 with the reason on stderr when it cannot start."""
+    try:
+        asyncio.run(main())
+    except ConfigurationError as exc:
+        print(f"custody worker: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(run())

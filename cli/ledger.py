@@ -40,13 +40,13 @@ def load_verifier(key: str) -> Verifier:
 @app.command("export")
 def export(folder: Annotated[Path, typer.Argument(help="Folder to write the export into")]) -> None:
     """Write entries, the latest checkpoint, every older checkpoint and the public key as files."""
-    from custody.db import create_db_engine, migrate
+    from custody.db import create_db_engine, prepare_schema
     from custody.ledger.service import ledger_for
     from custody.settings import load_settings
 
     settings = load_settings()
     engine = create_db_engine(settings.db_url)
-    migrate(engine)
+    prepare_schema(engine, settings)
     ledger = ledger_for(settings, engine)
     checkpoint = ledger.export(folder)
     console.print(f"exported {checkpoint.tree_size} entries and their checkpoints to {folder}")

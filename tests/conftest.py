@@ -93,6 +93,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         wait_smtp(smtp, port=ports["smtp"])
         wait_temporal(temporal, port=ports["temporal"], ui_port=None)
         settings = st.settings()
+        migrated(settings.db_url)  # the default database (stack.settings() without database_url)
         wait_s3_and_bucket(seaweed, client=make_client(settings), bucket=settings.s3_bucket, retention_days=1)
         yield st
     finally:
@@ -110,6 +111,20 @@ def _temporal(home: Path, port: int) -> Child:
         log=home / "logs" / "temporal.log",
         headless=True,
     )
+
+
+def migrated(url: str) -> str:
+    """Bring the database at `url` to head and return the URL. Outside dev mode the API and the
+    worker refuse an unmigrated database (only `custody migrate` changes a schema), so every test
+    that starts them on a database of its own migrates it first, as a deployment would."""
+    from custody.db import create_db_engine, migrate
+
+    engine = create_db_engine(url, pool_size=1)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    return url
 
 
 def _create_pg_database() -> tuple[str, str]:
@@ -131,13 +146,14 @@ def _drop_pg_database(name: str) -> None:
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh, empty database for this test session, on each of the two supported engines."""
+    """A fresh database for this test session, migrated to head (as `custody migrate` would), on each
+    of the two supported engines."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'custody.db'}"
+        yield migrated(f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'custody.db'}")
         return
     name, url = _create_pg_database()
     try:
-        yield url
+        yield migrated(url)
     finally:
         _drop_pg_database(name)
 
@@ -149,7 +165,7 @@ def settings(stack: Stack, db_url: str) -> Settings:
 
 @pytest.fixture(scope="session")
 def api(settings: Settings) -> Iterator[TestClient]:
-    """The real API application (migrations run at start) on the session's database."""
+    """The real API application on the session's (migrated) database."""
     from api.app import create_app
 
     with TestClient(create_app(settings)) as client:
