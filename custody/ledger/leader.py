@@ -31,8 +31,9 @@ from sqlalchemy.engine import Engine
 
 log = logging.getLogger("custody.ledger")
 
-#: The advisory-lock key of the checkpointer (custody.db.migrate uses 727001).
-CHECKPOINTER_LOCK_KEY = 727002
+#: The advisory-lock key of the checkpointer, distinct from custody.db.migrate (727001) and the
+#: ledger's append lock (custody.ledger.store.ADVISORY_LOCK_KEY, 727002).
+CHECKPOINTER_LOCK_KEY = 727_003
 APP_NAME_PREFIX = "custody-checkpointer "
 
 
