@@ -58,7 +58,20 @@ class PostgresLeadership:
         self._engine = sa.create_engine(
             engine.url,
             poolclass=sa.pool.NullPool,
-            connect_args={"application_name": APP_NAME_PREFIX + holder_name(), "connect_timeout": 5},
+            connect_args={
+                "application_name": APP_NAME_PREFIX + holder_name(),
+                "connect_timeout": 5,
+                # A round never waits long on a server that stopped answering: it counts as lost.
+                # A leader whose host vanished is noticed by the server within about a minute (its
+                # keepalives, set for this session), so its lock does not outlive it by the hours
+                # of TCP's default; the client side likewise notices a vanished server.
+                "options": "-c statement_timeout=5000 -c tcp_keepalives_idle=30"
+                " -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3",
+                "keepalives": 1,
+                "keepalives_idle": 30,
+                "keepalives_interval": 10,
+                "keepalives_count": 3,
+            },
         )
         self._conn: sa.Connection | None = None
         self._leading = False

@@ -57,5 +57,5 @@ async def run_checkpointer(ledger: Ledger, interval_s: float, leadership: Leader
             await asyncio.sleep(interval_s)
     finally:
         _leading.discard(me)
-        with contextlib.suppress(Exception):
-            await asyncio.shield(asyncio.to_thread(leadership.release))
+        with contextlib.suppress(Exception):  # bounded: a hung database must not hold up shutdown
+            await asyncio.wait_for(asyncio.shield(asyncio.to_thread(leadership.release)), 5)
