@@ -70,8 +70,10 @@ def worker() -> None:
 
 @app.command()
 def migrate() -> None:
-    """Bring the database (CUSTODY_DATABASE_URL) to this code's schema; the only way it changes
-    outside dev mode. Safe to run again, and from several places at once."""
+    """Bring the database (CUSTODY_DATABASE_URL) to this code's schema. Run before each release.
+
+    The only way the schema changes outside dev mode. Safe to run again, and from several places
+    at once (PostgreSQL: an advisory lock serialises them)."""
     from custody.db import create_db_engine
     from custody.db import migrate as run_migrations
     from custody.settings import load_settings
