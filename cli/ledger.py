@@ -1,4 +1,4 @@
-"""`custody ledger export DIR` and `custody ledger verify DIR|URL --public-key KEY`."""
+"""`custody ledger export DIR`, `custody ledger verify DIR|URL --public-key KEY`, `custody ledger leader`."""
 
 from __future__ import annotations
 
@@ -35,6 +35,24 @@ def load_verifier(key: str) -> Verifier:
     path = Path(key)
     text = path.read_text() if "+" not in key and path.exists() else key
     return parse_verifier(text)
+
+
+@app.command("leader")
+def leader() -> None:
+    """Name the process that signs checkpoints now (host:pid); exit 1 when none does."""
+    from custody.db import create_db_engine
+    from custody.ledger.leader import current_leader
+    from custody.settings import load_settings
+
+    engine = create_db_engine(load_settings().db_url, pool_size=1)
+    try:
+        who = current_leader(engine)
+    finally:
+        engine.dispose()
+    if who is None:
+        err.print("no process leads the checkpointer (no API or worker running?)")
+        raise typer.Exit(1)
+    console.print(who)
 
 
 @app.command("export")

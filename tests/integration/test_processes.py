@@ -237,6 +237,17 @@ def test_one_checkpointer_signs_and_another_takes_over_when_it_dies(db_url: str,
         _wait("B signs", lambda: b is not None and size in b.signed())
         assert ledger.latest_checkpoint() is not None and ledger.latest_checkpoint().tree_size == size  # type: ignore[union-attr]
         _wait("B is named", lambda: current_leader(engine) == b.name if b else False, timeout_s=5)
+        env = {
+            **os.environ,
+            "CUSTODY_MODE": "dev",
+            "CUSTODY_HOME": str(tmp_path),
+            "CUSTODY_DATABASE_URL": url,
+        }
+        shown = subprocess.run(
+            [sys.executable, "-m", "cli.main", "ledger", "leader"],
+            env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert shown.returncode == 0 and shown.stdout.strip() == b.name, shown.stderr
         # Each change logged once: B stood by once and led once.
         assert b.lines().count("checkpointer: standing by") == 1
         assert b.lines().count("checkpointer: leading") == 1
