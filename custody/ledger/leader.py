@@ -97,10 +97,11 @@ class PostgresLeadership:
                     ).scalar_one()
                 )
         except sa.exc.DBAPIError as exc:
-            log.warning(
-                "checkpointer: lost the database connection that holds leadership (%s)",
-                exc.__class__.__name__,
-            )
+            if self._leading:  # a standby that cannot connect says nothing each round
+                log.warning(
+                    "checkpointer: lost the database connection that holds leadership (%s)",
+                    exc.__class__.__name__,
+                )
             self._drop()
         return self._leading
 
