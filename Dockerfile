@@ -17,4 +17,4 @@ USER custody
 EXPOSE 8000
 # api.serve, not bare uvicorn: forwarded headers only from CUSTODY_TRUSTED_PROXIES, header and body
 # deadlines, tokens redacted from the logs (README, "Serving the API safely").
-CMD ["python", "-m", "api.serve", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["custody", "serve", "--host", "0.0.0.0", "--port", "8000"]

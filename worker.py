@@ -1,13 +1,17 @@
 """The custody worker: runs the footage-request workflows and their activities on the task queue.
 
-Run with `python -m worker` (the launcher does). Settings come from the environment like the API's.
+Run with `custody worker` (or `python -m worker`, as the launcher does). Settings come from the
+environment like the API's. Outside dev mode it refuses a database not migrated to this code's
+revision: run `custody migrate` first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from minio import Minio
@@ -21,7 +25,8 @@ from activities.observe import BUCKETS as WORKER_BUCKETS
 from activities.observe import ActivityObserver
 from activities.requests import RequestActivities
 from custody import logs
-from custody.db import engine_for, migrate
+from custody.db import engine_for, prepare_schema
+from custody.errors import ConfigurationError
 from custody.ledger.service import ledger_for, run_checkpointer
 from custody.settings import Settings, load_settings
 from storage.s3 import make_client
@@ -82,10 +87,10 @@ def build_worker(
 async def main() -> None:
     settings = load_settings()
     logs.configure(settings.logs_as)  # JSON or text, through the redaction: no token or key in the log
+    engine = engine_for(settings, threads=ACTIVITY_THREADS)
+    prepare_schema(engine, settings)  # before Temporal: a wrong schema is the operator's to fix first
     runtime = metrics_runtime(settings)
     client = await connect(settings, runtime=runtime)
-    engine = engine_for(settings, threads=ACTIVITY_THREADS)
-    migrate(engine)
     s3 = make_client(settings)  # the process's one S3 client: activities and housekeeping share it
     worker = build_worker(client, settings, engine, s3)
     checkpointer = asyncio.create_task(
@@ -108,8 +113,20 @@ async def main() -> None:
         await stop.wait()
         log.info("worker stopping")
     checkpointer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await checkpointer  # gives leadership up now, so another process signs without waiting
     await housekeeping
 
 
+def run() -> int:
+    """Run the worker until SIGTERM/SIGINT; 1 with the reason on stderr when it cannot start."""
+    try:
+        asyncio.run(main())
+    except ConfigurationError as exc:
+        print(f"custody worker: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(run())

@@ -28,7 +28,7 @@ from api.web import console as web_console
 from api.web import resident as web_resident
 from custody import logs, redact
 from custody.agencies import HOME_AGENCY
-from custody.db import engine_for, migrate, session_scope
+from custody.db import engine_for, prepare_schema, session_scope
 from custody.devsecrets import demo_passwords
 from custody.ledger.service import ledger_for, run_checkpointer
 from custody.security import TokenService
@@ -54,7 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
         # (api/admission.py), so a request holding a connection always finds a thread.
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = max(limiter.total_tokens, settings.admitted_requests + 16)
-        migrate(engine)
+        prepare_schema(engine, settings)  # dev: migrate; else refuse a database not at head
         with session_scope(engine) as session:
             ensure_agencies(session=session)
             if settings.mode == "dev" and settings.demo_users:

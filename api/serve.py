@@ -26,6 +26,7 @@ import copy
 import json
 import logging
 import logging.config
+import sys
 from typing import Any
 
 import uvicorn
@@ -33,6 +34,7 @@ from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from custody import redact
+from custody.errors import ConfigurationError
 from custody.settings import LogFormat, Settings, load_settings
 
 log = logging.getLogger("custody.api")
@@ -173,6 +175,36 @@ def server_config(
     )
 
 
+def serve(
+    *, host: str | None = None, port: int | None = None, access_log: bool = True, log_level: str = "info"
+) -> None:
+    """Serve the API until stopped (`custody serve` and `python -m api.serve` both land here).
+
+    Outside dev mode the database must already be at this code's revision (`custody migrate`): the
+    check runs before uvicorn starts, so a refusal is one clear line and exit status 1 (the app's
+    lifespan checks again, for any other way of serving it)."""
+    settings = load_settings()
+    config = log_config(log_level, settings.logs_as)
+    logging.config.dictConfig(config)  # before the app is built: its import-time loggers are kept
+    from api.app import create_app
+    from custody.db import create_db_engine, require_schema
+
+    if settings.mode != "dev":
+        engine = create_db_engine(settings.db_url, pool_size=1)
+        try:
+            require_schema(engine)
+        finally:
+            engine.dispose()
+    server = uvicorn.Server(
+        server_config(
+            create_app(settings), settings, host=host, port=port, log_level=log_level,
+            access_log=access_log, logging_config=config,
+        )
+    )  # fmt: skip
+    redact.install()
+    server.run()  # exits with status 3 if the app's startup fails
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m api.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--host", help="bind address (default CUSTODY_API_HOST)")
@@ -180,19 +212,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-access-log", action="store_true", help="do not log each request")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
-    settings = load_settings()
-    config = log_config(args.log_level, settings.logs_as)
-    logging.config.dictConfig(config)  # before the app is built: its import-time loggers are kept
-    from api.app import create_app
-
-    server = uvicorn.Server(
-        server_config(
-            create_app(settings), settings, host=args.host, port=args.port, log_level=args.log_level,
-            access_log=not args.no_access_log, logging_config=config,
-        )
-    )  # fmt: skip
-    redact.install()
-    server.run()
+    try:
+        serve(host=args.host, port=args.port, access_log=not args.no_access_log, log_level=args.log_level)
+    except ConfigurationError as exc:
+        print(f"custody serve: {exc.message}", file=sys.stderr)
+        raise SystemExit(1) from exc
 
 
 if __name__ == "__main__":

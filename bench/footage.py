@@ -105,6 +105,13 @@ class Stack:
         root = source or Path(__file__).resolve().parent.parent
         env = settings_env(settings)
         env["PYTHONPATH"] = str(root)
+        # Test mode: the API refuses an unmigrated database, so migrate it first with that checkout's
+        # own migrations (through custody.db, which older checkouts have too: not `custody migrate`).
+        subprocess.run(
+            [sys.executable, "-c", "import sys; from custody.db import create_db_engine as e, migrate as m;"
+             " m(e(sys.argv[1]))", settings.db_url],
+            env=env, cwd=str(root), check=True,
+        )  # fmt: skip
         argv = [sys.executable, "-m", "uvicorn", "--factory", "api.app:app", "--host", "127.0.0.1",
                 "--port", str(self.ports["api"]), "--log-level", "warning"]  # fmt: skip
         return subprocess.Popen(argv, env=env, cwd=str(root))

@@ -1,4 +1,4 @@
-"""`custody ledger export DIR` and `custody ledger verify DIR|URL --public-key KEY`."""
+"""`custody ledger export DIR`, `custody ledger verify DIR|URL --public-key KEY`, `custody ledger leader`."""
 
 from __future__ import annotations
 
@@ -37,16 +37,34 @@ def load_verifier(key: str) -> Verifier:
     return parse_verifier(text)
 
 
+@app.command("leader")
+def leader() -> None:
+    """Name the process that signs checkpoints now (host:pid); exit 1 when none does."""
+    from custody.db import create_db_engine
+    from custody.ledger.leader import current_leader
+    from custody.settings import load_settings
+
+    engine = create_db_engine(load_settings().db_url, pool_size=1)
+    try:
+        who = current_leader(engine)
+    finally:
+        engine.dispose()
+    if who is None:
+        err.print("no process leads the checkpointer (no API or worker running?)")
+        raise typer.Exit(1)
+    console.print(who)
+
+
 @app.command("export")
 def export(folder: Annotated[Path, typer.Argument(help="Folder to write the export into")]) -> None:
     """Write entries, the latest checkpoint, every older checkpoint and the public key as files."""
-    from custody.db import create_db_engine, migrate
+    from custody.db import create_db_engine, prepare_schema
     from custody.ledger.service import ledger_for
     from custody.settings import load_settings
 
     settings = load_settings()
     engine = create_db_engine(settings.db_url)
-    migrate(engine)
+    prepare_schema(engine, settings)
     ledger = ledger_for(settings, engine)
     checkpoint = ledger.export(folder)
     console.print(f"exported {checkpoint.tree_size} entries and their checkpoints to {folder}")

@@ -43,6 +43,58 @@ def dev(
     raise typer.Exit(run(settings, headless=headless, console=console))
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default CUSTODY_API_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default CUSTODY_API_PORT)")] = None,
+    access_log: Annotated[bool, typer.Option(help="Log each request (tokens redacted)")] = True,
+    log_level: Annotated[str, typer.Option(help="debug | info | warning | error")] = "info",
+) -> None:
+    """Serve the HTTP API (one replica). Outside dev mode run `custody migrate` first."""
+    from api.serve import serve as serve_api
+
+    try:
+        serve_api(host=host, port=port, access_log=access_log, log_level=log_level)
+    except CustodyError as exc:
+        err.print(f"[red]custody serve: {exc.message}[/red]")
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def worker() -> None:
+    """Run one worker: workflows, activities, housekeeping. Outside dev mode run `custody migrate` first."""
+    from worker import run
+
+    raise typer.Exit(run())
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database (CUSTODY_DATABASE_URL) to this code's schema. Run before each release.
+
+    The only way the schema changes outside dev mode. Safe to run again, and from several places
+    at once (PostgreSQL: an advisory lock serialises them)."""
+    from custody.db import create_db_engine
+    from custody.db import migrate as run_migrations
+    from custody.settings import load_settings
+
+    try:
+        settings = load_settings()
+        engine = create_db_engine(settings.db_url, pool_size=1)
+        try:
+            before, after = run_migrations(engine)
+        finally:
+            engine.dispose()
+    except CustodyError as exc:
+        err.print(f"[red]custody migrate: {exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    where = engine.url.render_as_string(hide_password=True)
+    if before == after:
+        console.print(f"{where}: already at revision {after}, nothing to do")
+    else:
+        console.print(f"{where}: migrated from {before or 'an empty database'} to revision {after}")
+
+
 @app.command("verify")
 def verify_footage(
     file: Annotated[Path, typer.Argument(help="The footage file to prove")],
@@ -125,7 +177,7 @@ def users_create(
     ] = False,
 ) -> None:
     """Create a staff user. Asks for the password (twice) unless --password-stdin is given."""
-    from custody.db import create_db_engine, migrate, session_scope
+    from custody.db import create_db_engine, prepare_schema, session_scope
     from custody.services.users import create_user, ensure_agencies
     from custody.settings import load_settings
 
@@ -136,7 +188,7 @@ def users_create(
     try:
         settings = load_settings()
         engine = create_db_engine(settings.db_url)
-        migrate(engine)
+        prepare_schema(engine, settings)
         with session_scope(engine) as session:
             ensure_agencies(session=session)
             user = create_user(
@@ -159,13 +211,13 @@ def users_list() -> None:
     """List staff users."""
     from sqlmodel import select
 
-    from custody.db import create_db_engine, migrate, session_scope
+    from custody.db import create_db_engine, prepare_schema, session_scope
     from custody.models import User
     from custody.settings import load_settings
 
     settings = load_settings()
     engine = create_db_engine(settings.db_url)
-    migrate(engine)
+    prepare_schema(engine, settings)
     with session_scope(engine) as session:
         for user in session.exec(select(User).order_by(User.username)).all():
             console.print(

@@ -20,6 +20,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from custody.errors import ConfigurationError
 from custody.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -118,15 +119,61 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision. Idempotent; runs at every start."""
+def head_revision() -> str:
+    """The newest migration this code ships (what `custody migrate` brings a database to)."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None, "custody/migrations has no revisions"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at; None for a database no migration has touched."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def migrate(engine: Engine) -> tuple[str | None, str]:
+    """Bring the schema to the newest revision and return (from, to). Idempotent.
+
+    Outside dev mode only `custody migrate` calls this: many replicas starting at once must not each
+    change the schema under the others, and an operator must choose when a migration runs (before
+    the new code, after a backup). The API and the worker check instead (`require_schema`)."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # Two processes starting at once must not both create the tables.
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(727001)"))
+        from alembic.runtime.migration import MigrationContext
+
+        before = MigrationContext.configure(conn).get_current_revision()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+    return before, head_revision()
+
+
+def require_schema(engine: Engine) -> None:
+    """Refuse to run on a database that is not at this code's newest revision, saying what to do."""
+    need = head_revision()
+    have = current_revision(engine)
+    if have != need:
+        where = engine.url.render_as_string(hide_password=True)
+        raise ConfigurationError(
+            f"the database ({where}) is at revision {have or 'none (empty)'}, this code needs {need}: "
+            "run `custody migrate` (with the same CUSTODY_DATABASE_URL), then start again."
+        )
+
+
+def prepare_schema(engine: Engine, settings: Settings) -> None:
+    """At a process's start: in dev mode (the embedded stack, `make run`) migrate on the spot; in
+    test and production mode check the schema is at head and refuse to start otherwise."""
+    if settings.mode == "dev":
+        migrate(engine)
+    else:
+        require_schema(engine)
 
 
 @contextmanager

@@ -62,8 +62,7 @@ class TokenService:
         self.audience = settings.jwt_audience
         self.ttl = timedelta(seconds=settings.jwt_ttl_s)
         key = settings.secret("jwt_key")
-        if key.startswith("-----BEGIN") and "\\n" in key:  # a PEM passed on one line (.env files)
-            key = key.replace("\\n", "\n")
+        # A PEM given on one line with \n escapes was unescaped by Settings (custody/settings.py).
         if self.algorithm == "HS256":
             if len(key) < 32:
                 raise ConfigurationError("CUSTODY_JWT_KEY must be at least 32 characters for HS256")

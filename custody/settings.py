@@ -6,18 +6,30 @@ needs a setting receives this object; nothing reads the environment on its own.
 
 Secrets (JWT signing key, S3 credentials, ledger signing key) are never hard-coded. In `dev` mode the
 missing ones are generated once into `$CUSTODY_HOME/secrets.json` (mode 0600) and reused; in any other
-mode a missing secret stops start-up with a message naming the variable to set.
+mode a missing secret stops start-up with a message naming the variable to set, and production also
+refuses one of those generated keys. Every secret (every `SecretStr` field) is read from
+`CUSTODY_<NAME>` or from the file `CUSTODY_<NAME>_FILE` names (Docker and Kubernetes mount secrets as
+files), never both; PEMs may carry real newlines or `\\n` escapes (one-line .env values).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import typing
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from custody.errors import ConfigurationError
 
@@ -68,7 +80,16 @@ class Settings(BaseSettings):
 
     # --- database --------------------------------------------------------------------------------
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL; default SQLite file $CUSTODY_HOME/custody.db"
+        None,
+        description="SQLAlchemy URL; default SQLite file $CUSTODY_HOME/custody.db (dev and test only: "
+        "production requires it)",
+    )
+
+    # --- processes and production guards --------------------------------------------------------
+    allow_sqlite: bool = Field(
+        False,
+        description="Let production mode run on SQLite (one machine, one API and one worker); "
+        "otherwise production refuses it: use PostgreSQL",
     )
 
     # --- Temporal --------------------------------------------------------------------------------
@@ -365,6 +386,28 @@ class Settings(BaseSettings):
                 raise ValueError(f"CUSTODY_MAP_CENTER must be 'lat,lon', got {value!r}") from exc
         return value
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Values given in code, then secrets from `CUSTODY_<NAME>_FILE`, then the environment."""
+        return init_settings, SecretFiles(settings_cls), env_settings, dotenv_settings, file_secret_settings
+
+    @model_validator(mode="after")
+    def _normalise_secrets(self) -> Settings:
+        """An empty secret is an unset one (compose passes `VAR=` as ''); a PEM given on one line
+        with `\\n` escapes gets its newlines back, whichever secret it is."""
+        for name in secret_field_names():
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                setattr(self, name, normalise_secret(value.get_secret_value()))
+        return self
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if (self.temporal_client_cert_file is None) != (self.temporal_client_key_file is None):
@@ -480,8 +523,8 @@ class Settings(BaseSettings):
         """The plain value of a secret setting; ConfigurationError when it was never set."""
         value = getattr(self, field)
         if value is None:
-            env = next(k for k, v in SECRET_FIELDS.items() if v == field)
-            raise ConfigurationError(f"{env} is not set; set it in the environment.")
+            env = f"CUSTODY_{field.upper()}"
+            raise ConfigurationError(f"{env} is not set; set it (or {env}_FILE) in the environment.")
         return str(value.get_secret_value())
 
     def require_secrets(self) -> None:
@@ -490,9 +533,95 @@ class Settings(BaseSettings):
         if missing:
             raise ConfigurationError(
                 f"custody is running in {self.mode!r} mode and these secrets are not set: "
-                f"{', '.join(missing)}. Set them in the environment (or use CUSTODY_MODE=dev for a "
-                "local stack with generated secrets)."
+                f"{', '.join(missing)}. Set them in the environment, or each as a file named by "
+                "<VARIABLE>_FILE (or use CUSTODY_MODE=dev for a local stack with generated secrets)."
             )
+
+    def require_production(self) -> None:
+        """What production mode refuses, each with what to do instead: no database named (it would
+        be a SQLite file in the working folder), SQLite without CUSTODY_ALLOW_SQLITE, and any key
+        the embedded stack generated into `$CUSTODY_HOME/secrets.json` (a key that has sat in a dev
+        folder is no signing key for evidence)."""
+        if not self.database_url:
+            raise ConfigurationError(
+                "CUSTODY_DATABASE_URL is not set: production mode needs a database named, e.g. "
+                "postgresql://custody:PASSWORD@db.example.org:5432/custody (it does not fall back to a "
+                "SQLite file)."
+            )
+        if self.database_url.startswith("sqlite") and not self.allow_sqlite:
+            raise ConfigurationError(
+                "CUSTODY_DATABASE_URL is a SQLite database, which production mode refuses: use "
+                "PostgreSQL, or set CUSTODY_ALLOW_SQLITE=true for a single machine running one API and "
+                "one worker."
+            )
+        generated_file = self.home / "secrets.json"
+        if generated_file.is_file():
+            try:
+                generated = json.loads(generated_file.read_text())
+            except (OSError, ValueError):
+                generated = {}
+            reused = [
+                f"CUSTODY_{name.upper()}"
+                for name in secret_field_names()
+                if isinstance(getattr(self, name), SecretStr)
+                and isinstance(generated.get(name), str)
+                and normalise_secret(generated[name]) == getattr(self, name)
+            ]
+            if reused:
+                raise ConfigurationError(
+                    f"{', '.join(reused)} equal{'s' if len(reused) == 1 else ''} a key the embedded stack "
+                    f"generated into {generated_file}; production mode refuses generated keys: make "
+                    "new ones for production (see README, 'Running in production')."
+                )
+
+
+def secret_field_names() -> list[str]:
+    """Every secret setting: each field typed SecretStr (those added later included)."""
+    return [
+        name
+        for name, info in Settings.model_fields.items()
+        if info.annotation is SecretStr or SecretStr in typing.get_args(info.annotation)
+    ]
+
+
+def normalise_secret(value: str) -> SecretStr | None:
+    """'' -> None; a one-line PEM with literal `\\n` escapes -> the PEM with real newlines."""
+    if not value.strip():
+        return None
+    if "-----BEGIN" in value and "\\n" in value:
+        value = value.replace("\\r\\n", "\n").replace("\\n", "\n")
+    return SecretStr(value)
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """`CUSTODY_<NAME>_FILE=/run/secrets/...` for every secret field: the file's content (surrounding
+    whitespace stripped, so `echo key > file` works) is the value. Setting both the variable and its
+    _FILE is an error naming both: which one wins would otherwise be a guess."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads every field at once
+
+    def __call__(self) -> dict[str, Any]:
+        env = {key.upper(): value for key, value in os.environ.items()}
+        values: dict[str, Any] = {}
+        for name in secret_field_names():
+            var = f"CUSTODY_{name.upper()}"
+            path = env.get(f"{var}_FILE", "").strip()
+            if not path:
+                continue
+            if env.get(var, "").strip():
+                raise ConfigurationError(
+                    f"both {var} and {var}_FILE are set; set only one (the file, to keep the secret out "
+                    "of the environment)."
+                )
+            try:
+                values[name] = Path(path).read_text().strip()
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"{var}_FILE names {path}, which cannot be read ({exc.strerror or exc}): mount the "
+                    "secret there or correct the path."
+                ) from exc
+        return values
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -510,4 +639,6 @@ def load_settings(**overrides: object) -> Settings:
             if getattr(settings, field) is None:
                 setattr(settings, field, SecretStr(generated[field]))
     settings.require_secrets()
+    if settings.mode == "production":
+        settings.require_production()
     return settings

@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from custody.db import create_db_engine, migrate
 from custody.devsecrets import demo_passwords, write_private
 from custody.errors import ConfigurationError
 from custody.settings import Settings
@@ -133,6 +134,12 @@ def run(settings: Settings, *, headless: bool = False, console: Console | None =
                 children=named,
             )  # fmt: skip
             servers.start(status.update)
+            status.update("migrating the database ...")
+            engine = create_db_engine(settings.db_url, pool_size=1)
+            try:
+                migrate(engine)  # once, here: outside dev mode the API and worker only check it
+            finally:
+                engine.dispose()
             status.update("starting the API and the worker ...")
             api = Child(
                 "api",

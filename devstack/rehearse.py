@@ -539,6 +539,7 @@ class Deployment:
         """Two roles, as in production: the schema's owner migrates; the API and workers log in as an
         application role that owns nothing and may only read and append the ledger
         (custody/dbroles.py)."""
+        assert self.pg is not None
         admin = sa.create_engine(self.pg.url(ca_file=self.ca.ca_file), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             for role, password in ((self.db_owner, self.owner_password), (self.db_app, self.app_password)):

@@ -64,11 +64,27 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     secrets = ensure_dev_secrets(home)
     servers = EmbeddedServers(home, S3Identity(secrets["s3_access_key"], secrets["s3_secret_key"])).start()
     try:
-        yield Stack(
+        st = Stack(
             home, servers.temporal_port, servers.s3_port, servers.smtp_port, servers.maildir, secrets, servers
         )
+        migrated(st.settings().db_url)  # the default database (stack.settings() without database_url)
+        yield st
     finally:
         servers.stop()
+
+
+def migrated(url: str) -> str:
+    """Bring the database at `url` to head and return the URL. Outside dev mode the API and the
+    worker refuse an unmigrated database (only `custody migrate` changes a schema), so every test
+    that starts them on a database of its own migrates it first, as a deployment would."""
+    from custody.db import create_db_engine, migrate
+
+    engine = create_db_engine(url, pool_size=1)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    return url
 
 
 def _create_pg_database() -> tuple[str, str]:
@@ -90,13 +106,14 @@ def _drop_pg_database(name: str) -> None:
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh, empty database for this test session, on each of the two supported engines."""
+    """A fresh database for this test session, migrated to head (as `custody migrate` would), on each
+    of the two supported engines."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'custody.db'}"
+        yield migrated(f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'custody.db'}")
         return
     name, url = _create_pg_database()
     try:
-        yield url
+        yield migrated(url)
     finally:
         _drop_pg_database(name)
 
@@ -108,7 +125,7 @@ def settings(stack: Stack, db_url: str) -> Settings:
 
 @pytest.fixture(scope="session")
 def api(settings: Settings) -> Iterator[TestClient]:
-    """The real API application (migrations run at start) on the session's database."""
+    """The real API application on the session's (migrated) database."""
     from api.app import create_app
 
     with TestClient(create_app(settings)) as client:

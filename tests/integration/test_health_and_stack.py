@@ -21,7 +21,7 @@ from api.app import create_app
 from custody.settings import Settings
 from devstack.procs import free_port
 from storage.s3 import make_client
-from tests.conftest import Stack
+from tests.conftest import Stack, migrated
 from worker import build_worker
 from workflows.client import connect_temporal
 
@@ -39,7 +39,7 @@ def test_health_is_503_when_a_component_is_down(
     stack: Stack, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     dead_smtp, dead_s3 = free_port(), free_port()
-    db = f"sqlite:///{tmp_path_factory.mktemp('h') / 'h.db'}"
+    db = migrated(f"sqlite:///{tmp_path_factory.mktemp('h') / 'h.db'}")
     settings = stack.settings(database_url=db, smtp_port=dead_smtp, s3_port=dead_s3)
     with TestClient(create_app(settings)) as client:
         resp = client.get("/health")

@@ -28,7 +28,7 @@ from api.app import create_app
 from custody.models import LoginFailure
 from custody.settings import Settings
 from devstack.procs import free_port
-from tests.conftest import Stack
+from tests.conftest import Stack, migrated
 from tests.flow import link_in, live_server, messages_to, running_worker, video_bytes, wait_for
 from tests.helpers import make_user, secrets_in_logs
 from tests.web import ask, bearer, spot
@@ -51,7 +51,7 @@ def site(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sit
     folder = tmp_path_factory.mktemp("hardening")
     port = free_port()
     settings = stack.settings(
-        database_url=f"sqlite:///{folder / 'custody.db'}",
+        database_url=migrated(f"sqlite:///{folder / 'custody.db'}"),
         task_queue=f"hard-{uuid.uuid4().hex[:8]}",
         consent_ttl_s=600,
         reminders_s=[3600],
@@ -188,7 +188,8 @@ def test_hsts_when_the_public_url_is_https_and_headers_on_unhandled_errors(
     stack: Stack, tmp_path: Path
 ) -> None:
     settings = stack.settings(
-        database_url=f"sqlite:///{tmp_path / 'custody.db'}", public_url="https://custody.example.org"
+        database_url=migrated(f"sqlite:///{tmp_path / 'custody.db'}"),
+        public_url="https://custody.example.org",
     )
     app = create_app(settings)
 

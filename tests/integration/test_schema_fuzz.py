@@ -45,7 +45,7 @@ from custody.db import session_scope
 from custody.ledger.entries import CustodyEvent, EventType
 from custody.models import Role
 from custody.services.users import create_user
-from tests.conftest import Stack
+from tests.conftest import Stack, migrated
 
 EXAMPLES = 3  # per operation, mode and role
 SEED = 20261128
@@ -68,7 +68,9 @@ schemathesis.openapi.format("date-time", _plausible.map(lambda d: d.isoformat())
 @pytest.fixture(scope="module")
 def fuzz_client(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     db = Path(tmp_path_factory.mktemp("fuzz")) / "fuzz.db"
-    settings = stack.settings(database_url=f"sqlite:///{db}", task_queue=f"fuzz-{uuid.uuid4().hex[:8]}")
+    settings = stack.settings(
+        database_url=migrated(f"sqlite:///{db}"), task_queue=f"fuzz-{uuid.uuid4().hex[:8]}"
+    )
     with TestClient(create_app(settings)) as client:
         yield client
 
