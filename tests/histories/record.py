@@ -159,7 +159,8 @@ def test_record_histories(stack: Stack, db_url: str, recorder: str) -> None:
                 req_id = _alert(api, h, lat, lon)["requests"][0]["id"]
                 ids["pull-cancel"] = request_workflow_id(req_id)
                 assert hanging.accepted.wait(30), "the pull never reached the recorder"
-                resp = api.post(f"/requests/{req_id}/cancel", headers=h, json={"reason": "suspect identified"})
+                why = {"reason": "suspect identified"}
+                resp = api.post(f"/requests/{req_id}/cancel", headers=h, json=why)
                 assert resp.status_code == 200, resp.text
             finally:
                 hanging.close()
