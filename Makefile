@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean-state debian-tools rehearse
+.PHONY: run test lint typecheck unit bench clean-state debian-tools rehearse histories
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ debian-tools:
 
 test: $(STAMP) debian-tools lint typecheck
 	$(VENV)/bin/pytest -q -ra
+
+# Re-record the workflow histories the replay test replays (tests/histories/): after each release that
+# changes workflow code (docs/operations.md, "Changing workflow code"). About a minute.
+histories: $(STAMP)
+	$(PY) -m tests.histories.record
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest -q tests/unit

@@ -1,4 +1,7 @@
-"""The API's Temporal client (one per app, connected on first use) and workflow-error mapping.
+"""The API's Temporal client (one per app, connected on first use), every call the API makes to a
+request's workflow (`decide`, `complete`, `cancel_request`, `cancel_for_withdrawal`: typed updates on
+typed handles, so a renamed update or argument is a type error, not a runtime one), and the mapping
+of workflow errors to the API's.
 
 Every call the API makes to the workflow service is bounded by `CUSTODY_TEMPORAL_RPC_TIMEOUT_S`: a
 service that is down or paused becomes a 503 with Retry-After within seconds (alerts are queued
@@ -8,8 +11,8 @@ instead, see api/routes/cases.py), never a client held for half a minute and the
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
 
 from fastapi import Request
 from temporalio.client import (
@@ -30,6 +33,7 @@ from custody.settings import Settings
 from workflows.client import connect_temporal
 from workflows.requests import (
     ActorInput,
+    DecisionInput,
     FootageRequestWorkflow,
     IntegratedPullWorkflow,
     request_workflow_id,
@@ -88,14 +92,23 @@ def update_error(exc: Exception, settings: Settings | None = None) -> CustodyErr
     return Conflict(str(exc))
 
 
-async def run_update(request: Request, handle: WorkflowHandle[Any, Any], update: Any, arg: Any) -> str:
-    """Execute a workflow update within the RPC timeout; errors mapped by `update_error`."""
+def _footage(client: Client, request_id: str) -> WorkflowHandle[FootageRequestWorkflow, str]:
+    return client.get_workflow_handle_for(FootageRequestWorkflow.run, request_workflow_id(request_id))
+
+
+def _pull(client: Client, request_id: str) -> WorkflowHandle[IntegratedPullWorkflow, str]:
+    return client.get_workflow_handle_for(IntegratedPullWorkflow.run, request_workflow_id(request_id))
+
+
+async def _run_update(request: Request, update: Callable[[Client, timedelta], Awaitable[str]]) -> str:
+    """Execute one workflow update, `update(client, rpc_timeout)`, within the update timeout; errors
+    mapped by `update_error`."""
+    client = await temporal_client(request)
     settings: Settings = request.app.state.settings
     try:
         timeout = settings.temporal_update_timeout_s
         result: str = await asyncio.wait_for(  # also bounds connecting, which rpc_timeout does not
-            handle.execute_update(update, arg, result_type=str, rpc_timeout=timedelta(seconds=timeout)),
-            timeout=timeout + 0.5,
+            update(client, timedelta(seconds=timeout)), timeout=timeout + 0.5
         )
     except (
         WorkflowUpdateFailedError,
@@ -106,6 +119,26 @@ async def run_update(request: Request, handle: WorkflowHandle[Any, Any], update:
     ) as exc:
         raise update_error(exc, settings) from exc
     return result
+
+
+async def decide(request: Request, request_id: str, decision: DecisionInput) -> str:
+    """The owner's consent or refusal; returns the request's new status."""
+    return await _run_update(
+        request,
+        lambda client, rpc: _footage(client, request_id).execute_update(
+            FootageRequestWorkflow.decide, decision, rpc_timeout=rpc
+        ),
+    )
+
+
+async def complete(request: Request, request_id: str, by: ActorInput) -> str:
+    """The owner has sent every file; returns the request's new status."""
+    return await _run_update(
+        request,
+        lambda client, rpc: _footage(client, request_id).execute_update(
+            FootageRequestWorkflow.complete, by, rpc_timeout=rpc
+        ),
+    )
 
 
 def _storing_refusal(request: Request, request_id: str) -> str | None:
@@ -122,13 +155,30 @@ async def cancel_request(request: Request, req: FootageRequest, *, actor: str, r
         refusal = await asyncio.to_thread(_storing_refusal, request, req.id)
     if refusal is not None:
         raise Conflict(refusal)
-    client = await temporal_client(request)
-    handle = client.get_workflow_handle(request_workflow_id(req.id))
-    update = FootageRequestWorkflow.cancel if req.kind == "registered" else IntegratedPullWorkflow.cancel
-    why = f"cancelled by the investigator: {reason.strip()}" if reason.strip() else ""
+    why = ActorInput(
+        actor, reason=f"cancelled by the investigator: {reason.strip()}" if reason.strip() else ""
+    )
+
+    def cancel(client: Client, rpc: timedelta) -> Awaitable[str]:
+        if req.kind == "registered":
+            return _footage(client, req.id).execute_update(
+                FootageRequestWorkflow.cancel, why, rpc_timeout=rpc
+            )
+        return _pull(client, req.id).execute_update(IntegratedPullWorkflow.cancel, why, rpc_timeout=rpc)
+
     try:
-        return await run_update(request, handle, update, ActorInput(actor, reason=why))
+        return await _run_update(request, cancel)
     except NotFound as exc:
         if req.status == "requested":  # its workflow is not started yet (the alert's is starting it)
             raise Conflict("This request is still starting; try again in a few seconds.") from exc
         raise
+
+
+async def cancel_for_withdrawal(client: Client, request_id: str, owner_id: str) -> str:
+    """Cancel a request still waiting on an owner who leaves the program. Errors are the SDK's
+    (WorkflowUpdateFailedError, RPCError): the caller logs them and carries on, the owner has left
+    anyway and an unanswered request expires."""
+    return await _footage(client, request_id).execute_update(
+        FootageRequestWorkflow.cancel,
+        ActorInput(f"owner:{owner_id}", reason="the owner withdrew from the program"),
+    )

@@ -258,11 +258,12 @@ def run_story(
                 (201,),
             )
             # An upload cut off by a dying replica is "still arriving" until the sweeper sees it dead
-            # (CUSTODY_UPLOAD_STALE_S): the page says so, and the owner presses Done again.
+            # (CUSTODY_UPLOAD_STALE_S): the page says so, and the owner presses Done again. A Done
+            # whose answer was lost with a replica may find the request attached already (410).
             retrying(
                 "done",
                 lambda: owner.post(f"/consent/{token}/complete"),
-                (202,),
+                (202, 410),
                 tries=30,
                 again=(409, 502, 503, 504),
             )

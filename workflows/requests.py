@@ -5,11 +5,16 @@
   workflow id derived from the request id, and ends when all have ended.
 - FootageRequestWorkflow: notice -> reminders -> consent / decline / expiry / cancellation ->
   uploads -> complete -> verification -> attachment. The API talks to it through updates
-  (`decide`, `complete`, `cancel`), which return once the new status is recorded.
+  (`decide`, `complete`, `cancel`), which return once the new status is recorded; the workflow
+  returns only after every update handler has finished (`_finish`).
 - IntegratedPullWorkflow: pull -> verify -> attach, no owner action.
 
 Every step records its status, history and ledger event through the `record_step` activity, keyed
 by the step, and updates the CustodyStatus search attribute (ids and statuses only, no personal data).
+
+Changing this code: requests live for days, so a change that alters the commands a workflow issues
+needs `workflow.patched` (docs/operations.md, "Changing workflow code"); tests/histories replays
+recorded histories of every path and fails on a change that would break workflows in flight.
 """
 
 from __future__ import annotations
@@ -195,6 +200,16 @@ class _RequestBase:
     status: str = "requested"
     cancel_by: str | None = None
     cancel_reason: str = ""
+    ended: bool = False  # the run has its outcome; every update handler still waiting returns now
+
+    async def _finish(self, outcome: str) -> str:
+        """Return `outcome` once every update handler has finished: a caller whose update was accepted
+        gets its answer (the request's final status) instead of an update that never completes, and
+        the SDK's "workflow finished while handlers are still running" never happens. Adds no command
+        to the history, so workflows in flight replay unchanged (tests/histories)."""
+        self.ended = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return outcome
 
     async def _cancelled(self) -> str:
         await self._step(
@@ -239,9 +254,13 @@ class FootageRequestWorkflow(_RequestBase):
         self.cancel_by: str | None = None
         self.cancel_reason = ""
         self.complete_by: str | None = None
+        self.ended = False
 
     @workflow.run
     async def run(self, inp: RequestInput) -> str:
+        return await self._finish(await self._run(inp))
+
+    async def _run(self, inp: RequestInput) -> str:
         self.inp = inp
         start = workflow.now()
         expires_at = start + timedelta(seconds=inp.consent_ttl_s)
@@ -355,7 +374,7 @@ class FootageRequestWorkflow(_RequestBase):
     async def decide(self, decision: DecisionInput) -> str:
         self.decision = decision
         target = "declined" if decision.decision == "decline" else "consented"
-        await workflow.wait_condition(lambda: self.status in (target, "expired", "cancelled"))
+        await workflow.wait_condition(lambda: self.status in (target, "expired", "cancelled") or self.ended)
         return self.status
 
     @decide.validator
@@ -375,7 +394,7 @@ class FootageRequestWorkflow(_RequestBase):
     @workflow.update
     async def complete(self, inp: ActorInput) -> str:
         self.complete_by = inp.actor
-        await workflow.wait_condition(lambda: self.status != "consented")
+        await workflow.wait_condition(lambda: self.status != "consented" or self.ended)
         return self.status
 
     @complete.validator
@@ -389,7 +408,8 @@ class FootageRequestWorkflow(_RequestBase):
     async def cancel(self, inp: ActorInput) -> str:
         self.cancel_by = inp.actor
         self.cancel_reason = inp.reason
-        await workflow.wait_condition(lambda: self.status == "cancelled")
+        # `ended`: the request ended otherwise in the same moment (the first notice failing for good).
+        await workflow.wait_condition(lambda: self.status == "cancelled" or self.ended)
         return self.status
 
     @cancel.validator
@@ -419,9 +439,13 @@ class IntegratedPullWorkflow(_RequestBase):
         self.cancel_by = None
         self.cancel_reason = ""
         self.pulled = False
+        self.ended = False
 
     @workflow.run
     async def run(self, inp: RequestInput) -> str:
+        return await self._finish(await self._run(inp))
+
+    async def _run(self, inp: RequestInput) -> str:
         self.inp = inp
         pull = workflow.start_activity_method(
             RequestActivities.pull_integrated,
@@ -465,7 +489,7 @@ class IntegratedPullWorkflow(_RequestBase):
     async def cancel(self, inp: ActorInput) -> str:
         self.cancel_by = inp.actor
         self.cancel_reason = inp.reason
-        await workflow.wait_condition(lambda: self.status != "requested")
+        await workflow.wait_condition(lambda: self.status != "requested" or self.ended)
         return self.status
 
     @cancel.validator

@@ -19,9 +19,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from api import temporal
 from api.deps import SettingsDep, get_engine, require_json
 from api.schemas import DecisionIn, FileOut
-from api.temporal import run_update, temporal_client
 from custody import localtime, logs
 from custody.db import write_scope
 from custody.errors import (
@@ -57,7 +57,7 @@ from custody.services import requests as svc
 from custody.services import uploads
 from custody.timeutil import rfc3339
 from storage.evidence import EvidenceStore, MultipartWriter, object_key
-from workflows.requests import ActorInput, DecisionInput, request_workflow_id
+from workflows.requests import ActorInput, DecisionInput
 
 router = APIRouter(tags=["consent"])
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
@@ -129,19 +129,13 @@ async def consent_page(token: str, request: Request, engine: EngineDep, settings
     )
 
 
-async def _update(request: Request, req: FootageRequest, name: str, arg: Any) -> str:
-    client = await temporal_client(request)
-    handle = client.get_workflow_handle(request_workflow_id(req.id))
-    return await run_update(request, handle, name, arg)
-
-
 @router.post("/consent/{token}/decision", dependencies=[Depends(require_json)])
 async def decide(token: str, body: DecisionIn, request: Request, engine: EngineDep) -> dict[str, str]:
     req, token_id, _, _ = await asyncio.to_thread(_open, engine, token)
     logs.bind(request_id=req.id, case_id=req.case_id)  # the owner's request, in the log (ids only)
     if req.status not in (RequestStatus.requested, RequestStatus.notified):
         raise Conflict(f"This request was already answered ({req.status}).")
-    status = await _update(request, req, "decide", DecisionInput(body.decision, token_id))
+    status = await temporal.decide(request, req.id, DecisionInput(body.decision, token_id))
     return {"status": status}
 
 
@@ -333,7 +327,7 @@ async def complete(token: str, request: Request, engine: EngineDep) -> dict[str,
     req, token_id = await asyncio.to_thread(mark)
     logs.bind(request_id=req.id, case_id=req.case_id)
     try:
-        status = await _update(request, req, "complete", ActorInput(token_id))
+        status = await temporal.complete(request, req.id, ActorInput(token_id))
     except CustodyError:
         await asyncio.to_thread(unmark)  # the workflow refused or is down: the owner may try again
         raise

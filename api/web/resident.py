@@ -19,7 +19,7 @@ from temporalio.service import RPCError
 
 from activities.email import EmailInput, SmtpConfig, build_message, send_message
 from api.deps import SessionDep, SettingsDep
-from api.temporal import temporal_client
+from api.temporal import cancel_for_withdrawal, temporal_client
 from api.web.render import page, redirect
 from api.web.session import (
     RESIDENT_COOKIE,
@@ -40,7 +40,6 @@ from custody.services import requests as req_svc
 from custody.services import residents as res
 from custody.services import websessions
 from custody.settings import Settings
-from workflows.requests import ActorInput, FootageRequestWorkflow, request_workflow_id
 
 router = APIRouter(include_in_schema=False, prefix="/resident")
 log = logging.getLogger("custody.resident")
@@ -422,12 +421,8 @@ async def _cancel_waiting(request: Request, session: Session, owner: Owner) -> i
         return 0
     cancelled = 0
     for req in waiting:
-        handle = client.get_workflow_handle_for(FootageRequestWorkflow.run, request_workflow_id(req.id))
         try:
-            await handle.execute_update(
-                FootageRequestWorkflow.cancel,
-                ActorInput(f"owner:{owner.id}", reason="the owner withdrew from the program"),
-            )
+            await cancel_for_withdrawal(client, req.id, owner.id)
             cancelled += 1
         except (WorkflowUpdateFailedError, RPCError) as exc:
             log.info("request %s was not cancelled on withdrawal: %s", req.id, exc)
