@@ -61,6 +61,10 @@ ROOT = Path(__file__).resolve().parent.parent
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
+#: Every answer a person had to try again after (printed in the summary: what the kills cost).
+RETRIED: list[str] = []
+
+
 class RehearsalFailed(Exception):
     """A check did not hold; the message says which and what was seen."""
 
@@ -115,6 +119,7 @@ def retrying(
             last = f"{resp.status_code} {resp.text[:300]}"
             if resp.status_code not in again:
                 break
+        RETRIED.append(f"{what}: {' '.join(last.split())[:140]}")
         time.sleep(min(3, 1 + attempt))
     raise RehearsalFailed(f"{what}: {last}")
 
@@ -256,6 +261,10 @@ def run_story(
                     headers={"Content-Type": "video/mp4"},
                 ),
                 (201,),
+                tries=15,
+                # Consent is recorded by the workflow's activity; a worker killed under it delays that
+                # until another worker retries it, and the page says "only after consenting" meanwhile.
+                again=(409, 502, 503, 504),
             )
             # An upload cut off by a dying replica is "still arriving" until the sweeper sees it dead
             # (CUSTODY_UPLOAD_STALE_S): the page says so, and the owner presses Done again. A Done
@@ -380,6 +389,7 @@ class Deployment:
         self.apis: list[Child] = []
         self.workers: list[Child] = []
         self.n_workers = workers
+        self.worker_metrics = [free_port() for _ in range(workers)]
         tag = uuid.uuid4().hex[:10]
         self.db_name = f"custody_{tag}"
         self.db_owner, self.db_app = f"custody_owner_{tag}", f"custody_app_{tag}"
@@ -406,6 +416,9 @@ class Deployment:
             path = self.secrets_dir / field_name
             write_private(path, generated[field_name])
             self.env[f"CUSTODY_{field_name.upper()}_FILE"] = str(path)
+        self.metrics_token = uuid.uuid4().hex
+        write_private(self.secrets_dir / "metrics_token", self.metrics_token)
+        self.env["CUSTODY_METRICS_TOKEN_FILE"] = str(self.secrets_dir / "metrics_token")
         self.s3_identity = S3Identity(generated["s3_access_key"], generated["s3_secret_key"])
         self.ledger_key = generated["ledger_signing_key"]
 
@@ -496,7 +509,8 @@ class Deployment:
             for i in range(self.n_workers):
                 worker = Child(
                     f"worker-{i + 1}", [sys.executable, "-m", "cli.main", "worker"],
-                    self.logs / f"worker-{i + 1}.log", env=self.env, cwd=ROOT, stop_grace_s=15,
+                    self.logs / f"worker-{i + 1}.log", cwd=ROOT, stop_grace_s=15,
+                    env=self.env | {"CUSTODY_WORKER_METRICS_PORT": str(self.worker_metrics[i])},
                 )  # fmt: skip
                 self.workers.append(worker.start())
                 self.children.append(worker)
@@ -558,6 +572,14 @@ class Deployment:
         )
         self.env["CUSTODY_DATABASE_URL"] = self.db_url
 
+    def leader(self) -> str | None:
+        """The process that signs checkpoints now, by name (`custody ledger leader` says host:pid)."""
+        done = self.custody("ledger", "leader", check=False)
+        if done.returncode != 0:
+            return None
+        pid = int(done.stdout.strip().rsplit(":", 1)[-1])
+        return next((c.name for c in self.apis + self.workers if c.alive() and c.pid == pid), f"pid {pid}")
+
     def kill(self, child: Child) -> None:
         """SIGKILL: no goodbye, as when a machine dies."""
         assert child.proc is not None
@@ -605,11 +627,16 @@ def rehearse(args: argparse.Namespace) -> int:
         checks.extend(_check_story(dep, story, users["auditor"]))
         killed: list[str] = []
 
+        leaders: list[str | None] = [dep.leader()]
+
         def midway() -> None:
-            dep.kill(dep.apis[0])
-            dep.kill(dep.workers[0])
-            killed.extend([dep.apis[0].name, dep.workers[0].name])
-            print(f"    killed {dep.apis[0].name} and {dep.workers[0].name} (SIGKILL)", flush=True)
+            # One replica and one worker, the checkpointer's leader among them: its work moves too.
+            api = next((c for c in dep.apis if c.name == leaders[0]), dep.apis[0])
+            worker = next((c for c in dep.workers if c.name == leaders[0]), dep.workers[0])
+            for child in (api, worker):
+                dep.kill(child)
+                killed.append(child.name)
+            print(f"    killed {api.name} and {worker.name} (SIGKILL); the checkpointer led in {leaders[0]}")
 
         story = run_story(
             base=dep.base, verify=dep.verify(), investigator=users["investigator"], maildir=dep.maildir,
@@ -618,6 +645,8 @@ def rehearse(args: argparse.Namespace) -> int:
         checks.append(
             Check("one API replica and one worker killed midway", len(killed) == 2, ", ".join(killed))
         )
+        checks.append(_check_leader(dep, leaders[0], killed))
+        checks.extend(_check_observability(dep))
         checks.extend(_check_story(dep, story, users["auditor"]))
         checks.extend(_check_throttle(dep, users["investigator"]))
         checks.append(_check_roles(dep))
@@ -728,6 +757,66 @@ def _check_story(dep: Deployment, story: StoryResult, auditor: tuple[str, str]) 
     ]
 
 
+def _check_leader(dep: Deployment, before: str | None, killed: list[str]) -> Check:
+    """One checkpointer for the deployment: one process leads; when it dies another takes over,
+    and checkpoints keep coming (within CUSTODY_LEDGER_CHECKPOINT_INTERVAL_S while entries arrive)."""
+    deadline = time.monotonic() + 30
+    after = dep.leader()
+    while (after is None or after in killed) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        after = dep.leader()
+    leading = []
+    for child in dep.apis + dep.workers:
+        lines = [line for line in child.tail(5000).splitlines() if "checkpointer: " in line]
+        if child.alive() and lines and "leading" in lines[-1]:
+            leading.append(child.name)
+    ok = before is not None and after is not None and after not in killed and leading == [after]
+    return Check(
+        "one checkpointer for the deployment, taken over when its process dies",
+        ok,
+        f"before the kills {before}; after {after}; live processes whose last word is 'leading': {leading}",
+    )
+
+
+def _check_observability(dep: Deployment) -> list[Check]:
+    """/metrics through the proxy (bearer token), the workers' Temporal SDK metrics, JSON log lines."""
+    with client_at(dep.base, verify=dep.verify()) as client:
+        refused = client.get("/metrics").status_code
+        scrape = client.get("/metrics", headers={"Authorization": f"Bearer {dep.metrics_token}"})
+    wanted = ("custody_http_requests_total", "custody_upload_bytes_total", "custody_ledger_tree_size")
+    lines = [line for line in scrape.text.splitlines() if line.startswith(wanted)]
+    live_worker = next(i for i, w in enumerate(dep.workers) if w.alive())
+    worker = httpx.get(f"http://127.0.0.1:{dep.worker_metrics[live_worker]}/metrics", timeout=5).text
+    temporal = [line for line in worker.splitlines() if line.startswith("temporal_") and "{" in line]
+    json_lines, sample = 0, ""
+    for line in (dep.logs / f"{dep.apis[-1].name}.log").read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        json_lines += 1
+        if not sample and record.get("http_request_id") and record.get("case_id"):
+            sample = line
+    return [
+        Check(
+            "Prometheus /metrics through the proxy (token required)",
+            refused in (401, 403) and scrape.status_code == 200 and len(lines) > 0,
+            f"without token {refused}; with token {scrape.status_code}, e.g. {lines[0] if lines else '-'}",
+        ),
+        Check(
+            "worker metrics include the Temporal SDK's",
+            len(temporal) > 0,
+            f"{len(temporal)} temporal_* samples on worker-{live_worker + 1}, "
+            f"e.g. {temporal[0] if temporal else '-'}",
+        ),
+        Check(
+            "JSON logs with request and case ids",
+            json_lines > 0 and bool(sample),
+            f"{json_lines} lines; {sample[:300]}",
+        ),
+    ]
+
+
 def _check_roles(dep: Deployment) -> Check:
     """The credentials the API and workers hold cannot change a ledger row, whatever SQL they send."""
     app = sa.create_engine(dep.db_url)
@@ -802,6 +891,9 @@ def print_summary(timings: Timings, checks: list[Check], total: float, dep: Depl
     for name, secs in timings.phases:
         print(f"  {secs:7.1f} s  {name}")
     print(f"  {total:7.1f} s  total")
+    print(f"answers the people had to try again after ({len(RETRIED)}):")
+    for line in RETRIED:
+        print(f"  {line}")
     print("checks:")
     for c in checks:
         print(f"  [{'PASS' if c.ok else 'FAIL'}] {c.name}: {c.seen}")
