@@ -372,7 +372,10 @@ class FootageRequestWorkflow(_RequestBase):
 
     @workflow.update
     async def decide(self, decision: DecisionInput) -> str:
-        self.decision = decision
+        # The same answer again (an owner's retry after a lost response, a double tap) waits for the
+        # first one's outcome instead of being refused: the validator lets only that through.
+        if self.decision is None:
+            self.decision = decision
         target = "declined" if decision.decision == "decline" else "consented"
         await workflow.wait_condition(lambda: self.status in (target, "expired", "cancelled") or self.ended)
         return self.status
@@ -382,6 +385,9 @@ class FootageRequestWorkflow(_RequestBase):
         if decision.decision not in ("consent", "decline"):
             raise ApplicationError("decision must be 'consent' or 'decline'", type="invalid")
         # "requested": the notice's status step may still be on its way while the owner already has the link.
+        again = self.decision is not None and self.decision.decision == decision.decision
+        if again and self.status in ("requested", "notified", "consented", "declined"):
+            return  # the same answer, resent before or after it was recorded: same outcome
         if (
             self.status not in ("requested", "notified")
             or self.decision is not None

@@ -129,10 +129,16 @@ async def consent_page(token: str, request: Request, engine: EngineDep, settings
     )
 
 
+#: The status an answer leads to: the same answer sent again finds it and gets the same reply.
+SAME_ANSWER = {"consent": RequestStatus.consented, "decline": RequestStatus.declined}
+
+
 @router.post("/consent/{token}/decision", dependencies=[Depends(require_json)])
 async def decide(token: str, body: DecisionIn, request: Request, engine: EngineDep) -> dict[str, str]:
     req, token_id, _, _ = await asyncio.to_thread(_open, engine, token)
     logs.bind(request_id=req.id, case_id=req.case_id)  # the owner's request, in the log (ids only)
+    if req.status == SAME_ANSWER[body.decision]:  # sent again after it was recorded: same outcome
+        return {"status": str(req.status)}
     if req.status not in (RequestStatus.requested, RequestStatus.notified):
         raise Conflict(f"This request was already answered ({req.status}).")
     status = await temporal.decide(request, req.id, DecisionInput(body.decision, token_id))

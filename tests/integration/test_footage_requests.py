@@ -164,6 +164,12 @@ def test_consent_upload_verify_attach_and_integrated_pull(
     assert flow.post(f"/consent/{token}/decision", json={"decision": "consent"}).json() == {
         "status": "consented"
     }
+    # The same answer again (a retry after a lost response, a double tap) has the same outcome; the
+    # other answer is refused.
+    again = flow.post(f"/consent/{token}/decision", json={"decision": "consent"})
+    assert again.status_code == 200 and again.json() == {"status": "consented"}, again.text
+    other = flow.post(f"/consent/{token}/decision", json={"decision": "decline"})
+    assert other.status_code == 409 and "already answered" in other.json()["error"]["message"], other.text
     data = video_bytes(1_500_000)
     digest = hashlib.sha256(data).hexdigest()
     up = flow.put(
@@ -223,6 +229,25 @@ def test_consent_upload_verify_attach_and_integrated_pull(
         assert f"{item['index']}{words}" in text, (item["index"], words)
     # The request has ended: its link is closed.
     assert flow.get(f"/consent/{token}", headers={"Accept": "application/json"}).status_code == 410
+
+
+def test_two_taps_on_consent_at_once(flow: TestClient, flow_settings: Settings) -> None:
+    """Two consent answers in flight together (a double tap, a retry while the first is still being
+    recorded): the workflow takes the first and answers both with its outcome."""
+    h, alert, req_id, token = _notified(flow, flow_settings)
+    answers: list[Any] = []
+
+    def tap() -> None:
+        r = flow.post(f"/consent/{token}/decision", json={"decision": "consent"})
+        answers.append((r.status_code, r.json()))
+
+    taps = [threading.Thread(target=tap) for _ in range(2)]
+    for t in taps:
+        t.start()
+    for t in taps:
+        t.join(60)
+    assert answers == [(200, {"status": "consented"})] * 2, answers
+    assert _ledger_types(flow, alert["case_id"]).count("consent_given") == 1
 
 
 def test_decline_and_a_second_decision(flow: TestClient, flow_settings: Settings) -> None:
