@@ -902,7 +902,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--cameras", type=int, default=8, help="cameras asked by the alert (default 8)")
+    parser.add_argument("--cameras", type=int, default=16, help="cameras asked by each alert (default 16)")
     parser.add_argument("--keep", action="store_true", help="keep the rehearsal's folder (logs) afterwards")
     parser.add_argument(
         "--single", action="store_true", help="the same story on `make run`'s one-machine stack"
