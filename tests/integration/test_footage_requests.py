@@ -234,7 +234,7 @@ def test_consent_upload_verify_attach_and_integrated_pull(
 def test_two_taps_on_consent_at_once(flow: TestClient, flow_settings: Settings) -> None:
     """Two consent answers in flight together (a double tap, a retry while the first is still being
     recorded): the workflow takes the first and answers both with its outcome."""
-    h, alert, req_id, token = _notified(flow, flow_settings)
+    _h, alert, _req_id, token = _notified(flow, flow_settings)
     answers: list[Any] = []
 
     def tap() -> None:
