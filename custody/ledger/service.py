@@ -7,7 +7,7 @@ import logging
 
 from sqlalchemy.engine import Engine
 
-from custody.ledger.note import Signer
+from custody.ledger.note import Signer, parse_verifier
 from custody.ledger.store import Ledger
 from custody.settings import Settings
 
@@ -15,7 +15,13 @@ log = logging.getLogger("custody.ledger")
 
 
 def ledger_for(settings: Settings, engine: Engine) -> Ledger:
-    return Ledger(engine, Signer.from_seed(settings.ledger_origin, settings.secret("ledger_signing_key")))
+    """The ledger signing with CUSTODY_LEDGER_SIGNING_KEY and publishing CUSTODY_LEDGER_PREVIOUS_KEYS
+    beside it (checkpoints signed before a key rotation stay verifiable)."""
+    return Ledger(
+        engine,
+        Signer.from_seed(settings.ledger_origin, settings.secret("ledger_signing_key")),
+        [parse_verifier(k) for k in settings.ledger_previous_keys],
+    )
 
 
 async def run_checkpointer(ledger: Ledger, interval_s: float) -> None:
