@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from api.web.audit import _consistency
 from custody.db import create_db_engine, migrate
 from custody.ledger.entries import CustodyEvent, EventType
 from custody.ledger.merkle import leaf_hash
@@ -95,6 +96,11 @@ def rotated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         assert a_first is not None and a_last is not None and b_first is not None and b_last is not None
         assert (a_last.tree_size, b_first.tree_size) == (last_a.tree_size, first_b.tree_size)
         assert a_first.tree_size < a_last.tree_size < b_first.tree_size < b_last.tree_size
+
+        # The console's consistency check (auditors) across the rotation.
+        check = _consistency(after, a_first.tree_size, b_last.tree_size)
+        assert check["ok"], check["steps"]
+        assert "rotated" in check["steps"][0][1]
 
         folder = tmp_path_factory.mktemp("export") / "export"
         after.export(folder)
