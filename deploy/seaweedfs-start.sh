@@ -3,11 +3,14 @@
 #   admin    the operator's: creates the evidence bucket and its object lock (storage.setup_bucket)
 #   custody  the API's and the worker's: read, write and list in the evidence bucket, nothing else
 # The identities file is written to a tmpfs inside the container, never to the data volume.
+# Extra arguments go to `weed server` (the test gives ports and binds to 127.0.0.1 with them).
 set -eu
-secret() { tr -d '\r\n' < "/run/secrets/$1"; }
+secrets="${SECRETS_DIR:-/run/secrets}"
+config="${S3_IDENTITIES_FILE:-/tmp/s3.json}"
 bucket="${EVIDENCE_BUCKET:-evidence}"
+secret() { tr -d '\r\n' < "$secrets/$1"; }
 umask 077
-cat > /tmp/s3.json <<JSON
+cat > "$config" <<JSON
 {
   "identities": [
     {"name": "admin",
@@ -19,5 +22,5 @@ cat > /tmp/s3.json <<JSON
   ]
 }
 JSON
-exec weed server -dir=/data -ip.bind=0.0.0.0 -master.telemetry=false -volume.max=0 \
-  -master.volumeSizeLimitMB="${VOLUME_SIZE_LIMIT_MB:-1024}" -s3 -s3.port=8333 -s3.config=/tmp/s3.json
+exec weed server -dir="${DATA_DIR:-/data}" -ip.bind="${BIND_IP:-0.0.0.0}" -master.telemetry=false -volume.max=0 \
+  -master.volumeSizeLimitMB="${VOLUME_SIZE_LIMIT_MB:-1024}" -s3 -s3.port="${S3_PORT:-8333}" -s3.config="$config" "$@"
