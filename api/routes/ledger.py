@@ -12,7 +12,7 @@ from fastapi.responses import PlainTextResponse
 from api.deps import CurrentUser, require_roles
 from api.params import MAX_INDEX, LedgerIndex, TreeSize, TreeSizePath
 from custody.errors import NotFound, Unprocessable
-from custody.ledger.store import Ledger, LedgerRangeError
+from custody.ledger.store import Ledger, LedgerRangeError, SignedCheckpoint
 from custody.models import User
 from custody.timeutil import rfc3339
 
@@ -45,6 +45,32 @@ def checkpoint(_: CurrentUser, ledger: LedgerDep) -> PlainTextResponse:
 def public_key(_: CurrentUser, ledger: LedgerDep) -> PlainTextResponse:
     """The verifier key: `<name>+<key id hex>+<base64(0x01 ‖ Ed25519 public key)>`."""
     return PlainTextResponse(ledger.verifier.encode() + "\n")
+
+
+@router.get("/public-keys")
+def public_keys(_: CurrentUser, ledger: LedgerDep) -> list[dict[str, Any]]:
+    """Every verifier key the log's checkpoints may be signed by, the current one first, then the
+    previous ones (CUSTODY_LEDGER_PREVIOUS_KEYS) newest first. For each, the first and last checkpoint
+    it signed in this log, where it signed any: `since` is when the key started signing. After a
+    rotation, an auditor verifies old checkpoints with the old key and new ones with the new key
+    (`custody ledger verify --public-key OLD --public-key NEW`); obtain the keys from a channel you
+    trust, and compare fingerprints."""
+
+    def signed(cp: SignedCheckpoint | None) -> dict[str, Any] | None:
+        return None if cp is None else {"tree_size": cp.tree_size, "at": rfc3339(cp.created_at)}
+
+    return [
+        {
+            "key": v.encode(),
+            "key_id": v.key_id.hex(),
+            "fingerprint": v.fingerprint(),
+            "current": i == 0,
+            "since": rfc3339(first.created_at) if first else None,
+            "first_signed": signed(first),
+            "last_signed": signed(last),
+        }
+        for i, (v, first, last) in enumerate(ledger.key_history())
+    ]
 
 
 @router.get("/checkpoints")

@@ -21,7 +21,7 @@ from api.web.render import page
 from api.web.session import StaffSession
 from custody.errors import Forbidden, Unprocessable
 from custody.ledger.merkle import ProofError, verify_consistency
-from custody.ledger.note import NoteError, open_checkpoint
+from custody.ledger.note import NoteError, open_checkpoint_any
 from custody.ledger.store import Ledger, LedgerRangeError
 from custody.models import User
 from custody.services.people import resolve_actors
@@ -81,14 +81,19 @@ def _consistency(ledger: Ledger, first: int, second: int) -> dict[str, Any]:
         steps.append((False, f"No checkpoint was signed at tree size {missing}; pick sizes from the list."))
         return result
     try:
-        ca = open_checkpoint(a.note, ledger.verifier)
-        cb = open_checkpoint(b.note, ledger.verifier)
+        # Either may be signed by a key used before a rotation (GET /ledger/public-keys).
+        ca, ka = open_checkpoint_any(a.note, ledger.verifiers)
+        cb, kb = open_checkpoint_any(b.note, ledger.verifiers)
     except NoteError as exc:
-        steps.append((False, f"A checkpoint's signature does not verify under the ledger key: {exc}"))
+        steps.append((False, f"A checkpoint's signature does not verify under the ledger's keys: {exc}"))
         return result
-    steps.append(
-        (True, f"Both checkpoints are signed by {ledger.verifier.name} (key {ledger.verifier.key_id.hex()}).")
-    )
+    if ka == kb:
+        steps.append((True, f"Both checkpoints are signed by {ka.name} (key {ka.key_id.hex()})."))
+    else:
+        steps.append(
+            (True, f"Checkpoint {first} is signed by key {ka.key_id.hex()} and checkpoint {second} by key "
+             f"{kb.key_id.hex()}: the signing key was rotated between them (both are published).")
+        )  # fmt: skip
     if first == 0:
         steps.append((True, "The empty log (size 0) is a prefix of every log: nothing to prove."))
         result["ok"] = True

@@ -45,6 +45,7 @@ class EventType(StrEnum):
     case_viewed = "case_viewed"  # through a share: another agency read the case
     share_revoked = "share_revoked"
     checkpoint_signed = "checkpoint_signed"
+    ledger_key_changed = "ledger_key_changed"  # a new checkpoint signing key took over (key rotation)
 
 
 @dataclass(frozen=True, slots=True)

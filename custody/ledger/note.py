@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -166,6 +167,41 @@ def open_note(text: str, verifier: Verifier) -> str:
         except InvalidSignature:
             continue
     raise NoteError(f"the signature by {verifier.name} does not verify: the note was altered or forged")
+
+
+def signers_of(text: str) -> list[tuple[str, bytes]]:
+    """The (key name, key id) of every signature line of a note, in order."""
+    return [(name, kid) for name, kid, _ in split_note(text)[1]]
+
+
+def open_note_any(text: str, verifiers: Sequence[Verifier]) -> tuple[str, Verifier]:
+    """The note's body and the first of `verifiers` (in the caller's order) whose signature verifies.
+
+    The key id on each signature line selects the key: after a rotation a log holds checkpoints
+    signed by the old key and by the new one, and an auditor may trust both. A signature line by a
+    trusted key that does not verify is a forgery, whatever other lines say.
+    """
+    _, sigs = split_note(text)
+    present = {(name, kid) for name, kid, _ in sigs}
+    candidates = [v for v in verifiers if (v.name, v.key_id) in present]
+    if not candidates:
+        keys = ", ".join(f"{n}+{k.hex()}" for n, k, _ in sigs)
+        trusted = ", ".join(f"{v.name}+{v.key_id.hex()}" for v in verifiers)
+        raise NoteError(f"the note is signed by {keys}, none of the trusted keys ({trusted})")
+    for verifier in candidates:
+        body = open_note(text, verifier)  # raises on a forged line by a trusted key
+    return body, candidates[0]
+
+
+def open_checkpoint_any(
+    text: str, verifiers: Sequence[Verifier], *, origin: str | None = None
+) -> tuple[Checkpoint, Verifier]:
+    """As open_checkpoint, under whichever of `verifiers` signed the note (see open_note_any)."""
+    body, verifier = open_note_any(text, verifiers)
+    checkpoint = parse_checkpoint(body)
+    if origin is not None and checkpoint.origin != origin:
+        raise NoteError(f"the checkpoint is for log {checkpoint.origin!r}, not {origin!r}")
+    return checkpoint, verifier
 
 
 def open_checkpoint(text: str, verifier: Verifier, *, origin: str | None = None) -> Checkpoint:

@@ -9,7 +9,7 @@ import logging
 from sqlalchemy.engine import Engine
 
 from custody.ledger.leader import Leadership, leadership_for
-from custody.ledger.note import Signer
+from custody.ledger.note import Signer, parse_verifier
 from custody.ledger.store import Ledger
 from custody.settings import Settings
 
@@ -21,7 +21,13 @@ _leading: set[int] = set()
 
 
 def ledger_for(settings: Settings, engine: Engine) -> Ledger:
-    return Ledger(engine, Signer.from_seed(settings.ledger_origin, settings.secret("ledger_signing_key")))
+    """The ledger signing with CUSTODY_LEDGER_SIGNING_KEY and publishing CUSTODY_LEDGER_PREVIOUS_KEYS
+    beside it (checkpoints signed before a key rotation stay verifiable)."""
+    return Ledger(
+        engine,
+        Signer.from_seed(settings.ledger_origin, settings.secret("ledger_signing_key")),
+        [parse_verifier(k) for k in settings.ledger_previous_keys],
+    )
 
 
 def checkpointer_is_leader() -> bool:

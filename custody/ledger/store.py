@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import queue
 import threading
@@ -41,9 +42,11 @@ from custody.ledger.merkle import (
     node_hash,
     nodes_for,
 )
-from custody.ledger.note import Checkpoint, Signer, Verifier
+from custody.ledger.note import SIG_PREFIX, Checkpoint, Signer, Verifier, parse_verifier, signers_of
 from custody.models import LedgerCheckpoint, LedgerEntry, LedgerNode
 from custody.timeutil import utcnow
+
+log = logging.getLogger("custody.ledger")
 
 ADVISORY_LOCK_KEY = 727_002  # any fixed 64-bit number, unique to the ledger
 EXPORT_FORMAT = "custody-ledger-export/1"
@@ -102,15 +105,43 @@ def _as_utc(value: object) -> datetime:
 class Ledger:
     """The custody ledger of one database, signing checkpoints with one key."""
 
-    def __init__(self, engine: Engine, signer: Signer) -> None:
+    def __init__(self, engine: Engine, signer: Signer, previous: Sequence[Verifier] = ()) -> None:
         self.engine = engine
         self.signer = signer
         self.origin = signer.name
+        #: Keys that signed checkpoints before the current one (CUSTODY_LEDGER_PREVIOUS_KEYS), newest
+        #: first: published beside the current key so that old checkpoints stay verifiable.
+        self.previous = tuple(v for v in previous if v.key_id != signer.verifier.key_id)
         self._group: _GroupCommit | None = None
 
     @property
     def verifier(self) -> Verifier:
         return self.signer.verifier
+
+    @property
+    def verifiers(self) -> tuple[Verifier, ...]:
+        """Every key this ledger's checkpoints may be signed by: the current one first."""
+        return (self.signer.verifier, *self.previous)
+
+    def key_history(self) -> list[tuple[Verifier, SignedCheckpoint | None, SignedCheckpoint | None]]:
+        """Each of `verifiers` with the first and the last checkpoint it signed (None if none).
+
+        The key id is the first 4 bytes of a signature line's base64 blob, so the first 5 base64
+        characters name the key: a LIKE over the notes finds them without reading every note here.
+        """
+        out = []
+        with self.engine.connect() as conn:
+            for v in self.verifiers:
+                prefix = base64.b64encode(v.key_id).decode()[:5]
+                line = f"\n{SIG_PREFIX}{v.name} {prefix}"
+                escaped = line.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                signed = _checkpoints.c.note.like(f"%{escaped}%", escape="\\")
+                first = conn.execute(_BY_SIZE.where(signed).limit(1)).first()
+                last = conn.execute(_BY_SIZE_DESC.where(signed).limit(1)).first()
+                out.append(
+                    (v, _checkpoint_of(first) if first else None, _checkpoint_of(last) if last else None)
+                )
+        return out
 
     # --- writing -----------------------------------------------------------------------------
 
@@ -222,6 +253,7 @@ class Ledger:
         The signing is itself recorded as a `checkpoint_signed` entry (covered by the next checkpoint);
         a tree whose only new entry is that record is not signed again.
         """
+        self._record_key_change()
         with self._locked() as conn:
             size = self._size(conn)
             latest = self._latest(conn)
@@ -248,6 +280,33 @@ class Ledger:
             idempotency_key=f"checkpoint:{size}",
         )
         return SignedCheckpoint(size, root, note, now)
+
+    def _record_key_change(self) -> None:
+        """After a key rotation, record the change in the log itself before the first checkpoint.
+
+        The checkpoints table is append-only, so the newest checkpoint (signed by the previous key)
+        cannot gain the new key's signature; and a log that does not grow would never be signed
+        again. The `ledger_key_changed` entry makes it grow at once, so the next checkpoint, signed
+        by the new key, covers the whole log, and the change is itself on the record: which key,
+        after which tree size. Idempotent per (key, tree size), so every process may try.
+        """
+        latest = self.latest_checkpoint()
+        mine = (self.verifier.name, self.verifier.key_id)
+        if latest is None or mine in signers_of(latest.note):
+            return
+        self.record(
+            CustodyEvent(
+                EventType.ledger_key_changed,
+                actor="custody-ledger",
+                detail=f"checkpoints from now on are signed by {self.verifier.encode()}; "
+                f"tree_size={latest.tree_size} was the last signed by "
+                + ", ".join(f"{n}+{k.hex()}" for n, k in signers_of(latest.note)),
+            ),
+            idempotency_key=f"ledger-key:{self.verifier.key_id.hex()}:{latest.tree_size}",
+        )
+        log.info(
+            "ledger signing key changed to %s after tree size %d", self.verifier.encode(), latest.tree_size
+        )
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -376,6 +435,9 @@ class Ledger:
             if cp.tree_size <= checkpoint.tree_size:
                 (folder / "checkpoints" / f"{cp.tree_size}.txt").write_text(cp.note)
         (folder / "public-key.txt").write_text(self.verifier.encode() + "\n")
+        # Every key the checkpoints may carry, current first (for reference: an auditor verifies with
+        # the keys they trust, obtained elsewhere, never with keys read from the export itself).
+        (folder / "public-keys.txt").write_text("".join(v.encode() + "\n" for v in self.verifiers))
         manifest = {
             "format": EXPORT_FORMAT,
             "origin": self.origin,
@@ -384,6 +446,7 @@ class Ledger:
             "checkpoint": "checkpoint.txt",
             "checkpoints": "checkpoints/",
             "public_key": "public-key.txt",
+            "public_keys": "public-keys.txt",
             "exported_at": utcnow().isoformat().replace("+00:00", "Z"),
         }
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
@@ -428,5 +491,7 @@ class _GroupCommit:
                 fut.set_result(index)
 
 
-def ledger_from_settings(engine: Engine, *, signing_key: str, origin: str) -> Ledger:
-    return Ledger(engine, Signer.from_seed(origin, signing_key))
+def ledger_from_settings(
+    engine: Engine, *, signing_key: str, origin: str, previous_keys: Sequence[str] = ()
+) -> Ledger:
+    return Ledger(engine, Signer.from_seed(origin, signing_key), [parse_verifier(k) for k in previous_keys])

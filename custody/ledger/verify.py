@@ -12,17 +12,28 @@ with the public key the auditor trusts.
   Step 5  Every older checkpoint (from the export and any given): signature, and its root equals the
           root recomputed at its size, i.e. the log only grew (consistency, RFC 9162 §2.1.4). Two
           checkpoints of one size with different roots are a fork.
+
+Several trusted keys (a key rotation): the key id on each signature line selects the key. The latest
+checkpoint must be signed by one of them. An older checkpoint signed only by keys the auditor did not
+pass is not checked and is listed as such (it proves nothing either way, as if it were absent); one
+carrying a signature line by a trusted key that does not verify is a forgery and fails.
+
+What a rotation leaves proven, with only the new key B: every entry, old and new, is covered by the
+latest checkpoint B signed (steps 2 to 4), and the B-signed checkpoints show the log only grew since B
+started signing. Not proven without the old key A: that the log before the rotation is what A signed
+then, i.e. that nobody holding B rewrote the older history at the change. Passing A as well checks
+every A-signed checkpoint against the recomputed log, which closes that gap.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from custody.ledger.merkle import EMPTY_ROOT, CompactRange, leaf_hash
-from custody.ledger.note import Checkpoint, NoteError, Verifier, open_checkpoint, split_note
+from custody.ledger.note import Checkpoint, NoteError, Verifier, open_checkpoint_any, signers_of, split_note
 
 GENESIS_PREV = b"0" * 64
 _PREV_KEY = b'"prev":"'
@@ -53,6 +64,8 @@ class LedgerReport:
     key: str
     checkpoints_checked: list[int] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
+    #: Older checkpoints signed by no trusted key: (file, the keys that did sign it).
+    checkpoints_unchecked: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _read_checkpoints(folder: Path, extra: Iterable[Path]) -> list[tuple[str, str]]:
@@ -66,11 +79,14 @@ def _read_checkpoints(folder: Path, extra: Iterable[Path]) -> list[tuple[str, st
 
 def verify_export(
     folder: Path,
-    trusted: Verifier,
+    trusted: Verifier | Sequence[Verifier],
     *,
     older_checkpoints: Iterable[Path] = (),
     progress: Progress | None = None,
 ) -> LedgerReport:
+    keys = [trusted] if isinstance(trusted, Verifier) else list(trusted)
+    if not keys:
+        raise ValueError("verify_export needs at least one trusted key")
     # Step 1 ---------------------------------------------------------------------------------
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
@@ -78,25 +94,30 @@ def verify_export(
         latest_text = (folder / manifest.get("checkpoint", "checkpoint.txt")).read_text()
     except (OSError, ValueError) as exc:
         raise LedgerVerificationError(1, f"cannot read the export in {folder}: {exc}") from exc
-    origin = str(manifest.get("origin", trusted.name))
-    report = LedgerReport(origin, 0, "", trusted.encode())
+    origin = str(manifest.get("origin", keys[0].name))
+    report = LedgerReport(origin, 0, "", keys[0].encode())
     report.steps.append(f"1. read the export in {folder}")
 
     # Step 2 ---------------------------------------------------------------------------------
     try:
-        latest = open_checkpoint(latest_text, trusted, origin=origin)
+        latest, signer = open_checkpoint_any(latest_text, keys, origin=origin)
     except NoteError as exc:
         raise LedgerVerificationError(
             2, f"the checkpoint's signature is not valid under the trusted key: {exc}"
         ) from exc
-    report.tree_size, report.root_hex = latest.size, latest.root.hex()
-    report.steps.append(f"2. checkpoint signature valid under {trusted.name}+{trusted.key_id.hex()}")
+    report.tree_size, report.root_hex, report.key = latest.size, latest.root.hex(), signer.encode()
+    report.steps.append(f"2. checkpoint signature valid under {signer.name}+{signer.key_id.hex()}")
 
     # Older checkpoints are opened first so that their sizes can be checked in the same pass.
+    trusted_ids = {(v.name, v.key_id) for v in keys}
     older: list[tuple[str, Checkpoint]] = []
     for name, text in _read_checkpoints(folder, older_checkpoints):
         try:
-            older.append((name, open_checkpoint(text, trusted, origin=origin)))
+            signed_by = signers_of(text)
+            if not trusted_ids.intersection(signed_by):
+                report.checkpoints_unchecked.append((name, ", ".join(f"{n}+{k.hex()}" for n, k in signed_by)))
+                continue
+            older.append((name, open_checkpoint_any(text, keys, origin=origin)[0]))
         except NoteError as exc:
             raise LedgerVerificationError(5, f"checkpoint {name} is not validly signed: {exc}") from exc
     by_size: dict[int, list[tuple[str, Checkpoint]]] = {}
@@ -178,6 +199,12 @@ def verify_export(
             )  # fmt: skip
         report.checkpoints_checked.append(cp.size)
     report.steps.append(f"5. {len(older)} older checkpoint(s) consistent with the log")
+    if report.checkpoints_unchecked:
+        unknown = sorted({keys for _, keys in report.checkpoints_unchecked})
+        report.steps.append(
+            f"5. {len(report.checkpoints_unchecked)} older checkpoint(s) not checked: signed by "
+            f"{'; '.join(unknown)}, not among the trusted keys (pass it with --public-key to check them)"
+        )
     return report
 
 

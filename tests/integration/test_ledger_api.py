@@ -184,3 +184,17 @@ def test_a_created_owner_is_usable_by_the_next_request(api: TestClient, live_api
             }
             made = client.post("/cameras", json=camera)
             assert made.status_code == 201, made.text
+
+
+def test_public_keys_lists_the_current_key_first_with_since_when(api: TestClient) -> None:
+    _grow(api, 2)
+    headers = staff_headers(api, "prosecutor")
+    api.get("/ledger/checkpoint", headers=headers)
+    current = api.get("/ledger/public-key", headers=headers).text.strip()
+    keys = api.get("/ledger/public-keys", headers=headers).json()
+    assert keys[0]["key"] == current and keys[0]["current"] is True
+    assert keys[0]["key_id"] == parse_verifier(current).key_id.hex()
+    assert keys[0]["since"] is not None and keys[0]["first_signed"]["tree_size"] >= 0
+    assert keys[0]["last_signed"]["tree_size"] >= keys[0]["first_signed"]["tree_size"]
+    assert [k["current"] for k in keys[1:]] == [False] * (len(keys) - 1)
+    assert api.get("/ledger/public-keys").status_code == 401

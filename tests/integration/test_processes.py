@@ -270,7 +270,11 @@ def test_postgres_leadership_is_lost_with_its_connection(db_url: str) -> None:
         pytest.skip("the advisory lock is PostgreSQL's; SQLite's file lock is tested above")
     import sqlalchemy as sa
 
-    engine = create_db_engine(db_url)
+    from tests.conftest import _create_pg_database, _drop_pg_database
+
+    # A database of its own: the session's may have a checkpointer leading already (the app fixture).
+    name, url = _create_pg_database()
+    engine = create_db_engine(url)
     first, second = PostgresLeadership(engine), PostgresLeadership(engine)
     try:
         from custody.ledger.store import ADVISORY_LOCK_KEY
@@ -301,6 +305,7 @@ def test_postgres_leadership_is_lost_with_its_connection(db_url: str) -> None:
         first.release()
         second.release()
         engine.dispose()
+        _drop_pg_database(name)
 
 
 def test_sqlite_file_lock_excludes_a_second_contender(tmp_path: Path) -> None:
