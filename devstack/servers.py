@@ -16,7 +16,9 @@ from minio import Minio
 
 from custody.devsecrets import write_private
 from custody.health import check_smtp, port_open
+from custody.mail import SmtpConfig
 from devstack.procs import Child, bin_path, free_port, wait_until
+from devstack.smtp import SmtpTls
 from storage.s3 import ensure_evidence_bucket
 
 #: Custom search attributes the workflows set (no personal data goes in them).
@@ -125,16 +127,37 @@ def wait_s3_and_bucket(
     wait_until(f"S3 (SeaweedFS) with bucket {bucket!r}", ready, timeout_s=timeout_s, child=child)
 
 
-def smtp_child(*, port: int, maildir: Path, log: Path) -> Child:
+def smtp_child(
+    *,
+    port: int,
+    maildir: Path,
+    log: Path,
+    tls: SmtpTls | None = None,
+    auth_password_file: Path | None = None,
+) -> Child:
+    """The embedded SMTP server; with `tls`, STARTTLS required or implicit TLS and, with its
+    `auth_user`, AUTH against the password in `auth_password_file` (a secrets file, never argv)."""
     argv = [sys.executable, "-m", "devstack.smtp", "--host", "127.0.0.1", "--port", str(port),
             "--maildir", str(maildir)]  # fmt: skip
+    if tls is not None:
+        if tls.cert_file and tls.key_file:
+            argv += ["--tls-cert", str(tls.cert_file), "--tls-key", str(tls.key_file)]
+        if tls.require_starttls:
+            argv.append("--require-starttls")
+        if tls.implicit_tls:
+            argv.append("--implicit-tls")
+        if tls.auth_user:
+            if auth_password_file is None:
+                raise ValueError("an SMTP server with AUTH needs auth_password_file")
+            argv += ["--auth-user", tls.auth_user, "--auth-password-file", str(auth_password_file)]
     return Child("smtp", argv, log, stop_grace_s=5)
 
 
-def wait_smtp(child: Child, *, port: int, timeout_s: float = 30) -> None:
+def wait_smtp(child: Child, *, port: int, timeout_s: float = 30, config: SmtpConfig | None = None) -> None:
+    """Ready when NOOP answers; pass the client `config` (security, CA) of a TLS server."""
     wait_until(
         f"SMTP on 127.0.0.1:{port}",
-        lambda: bool(check_smtp("127.0.0.1", port)),
+        lambda: bool(check_smtp("127.0.0.1", port, config=config)),
         timeout_s=timeout_s,
         child=child,
     )

@@ -15,6 +15,7 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from api.schemas import ComponentHealth, HealthOut
 from api.temporal import temporal_client
 from custody.health import check_db, check_smtp
+from custody.mail import SmtpConfig
 from custody.settings import Settings
 from storage.evidence import EvidenceStore
 from storage.s3 import check as check_s3
@@ -68,7 +69,9 @@ async def health(request: Request) -> JSONResponse:
         "db": lambda: asyncio.to_thread(check_db, engine),
         "temporal": lambda: _temporal(request, settings),
         "s3": lambda: asyncio.to_thread(_s3, request, settings),
-        "smtp": lambda: asyncio.to_thread(check_smtp, settings.smtp_host, settings.smtp_port),
+        "smtp": lambda: asyncio.to_thread(
+            check_smtp, settings.smtp_host, settings.smtp_port, config=SmtpConfig.from_settings(settings)
+        ),
     }
 
     async def run(probe: Callable[[], Awaitable[str]]) -> ComponentHealth:
