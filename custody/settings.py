@@ -143,6 +143,20 @@ class Settings(BaseSettings):
     report_pseudonymise_owners: bool = Field(
         False, description="Show camera owners in reports by a pseudonym instead of their registered name"
     )
+    # --- report signing: RFC 3161 timestamps (PAdES B-T) ----------------------------------------------
+    tsa_url: str | None = Field(
+        None,
+        description="RFC 3161 timestamp authority URL; set: reports are PAdES B-T (stamped), unset: B-B",
+    )
+    tsa_ca_file: Path | None = Field(
+        None, description="PEM CA bundle an https TSA's certificate must chain to (default: system + certifi)"
+    )
+    tsa_username: str | None = Field(None, description="HTTP Basic user name at the TSA (unset: none)")
+    tsa_password: SecretStr | None = Field(None, description="HTTP Basic password at the TSA")
+    tsa_timeout_s: float = Field(10, gt=0, le=60, description="Wait for the TSA on each try")
+    tsa_attempts: int = Field(
+        3, ge=1, le=10, description="Tries of the TSA before the report is refused with 503"
+    )
     ledger_checkpoint_interval_s: float = Field(
         10, gt=0, le=60, description="How often a new checkpoint is signed while entries arrive"
     )
@@ -342,6 +356,7 @@ class Settings(BaseSettings):
         if len(self.map_center) != 2:
             raise ValueError("CUSTODY_MAP_CENTER must be 'lat,lon'")
         self._check_smtp()
+        self._check_tsa()
         return self
 
     def _check_smtp(self) -> None:
@@ -369,6 +384,28 @@ class Settings(BaseSettings):
             raise ValueError(
                 "CUSTODY_SMTP_USERNAME is set with CUSTODY_SMTP_SECURITY=none: the password would cross "
                 "the network in plain text. Set CUSTODY_SMTP_SECURITY=starttls (port 587) or tls (465)"
+            )
+
+    def _check_tsa(self) -> None:
+        """Timestamp settings that cannot work together, or would send a password in plain text."""
+        url = self.tsa_url or ""
+        if url and not url.startswith(("http://", "https://")):
+            raise ValueError(f"CUSTODY_TSA_URL must be an http:// or https:// URL, got {url!r}")
+        if bool(self.tsa_username) != (self.tsa_password is not None):
+            raise ValueError(
+                "CUSTODY_TSA_USERNAME and CUSTODY_TSA_PASSWORD go together: set both, or neither"
+            )
+        if (self.tsa_username or self.tsa_ca_file) and not url:
+            raise ValueError("CUSTODY_TSA_USERNAME / CUSTODY_TSA_CA_FILE are set but CUSTODY_TSA_URL is not")
+        if self.tsa_ca_file is not None and not url.startswith("https://"):
+            raise ValueError(
+                "CUSTODY_TSA_CA_FILE is set but CUSTODY_TSA_URL is not https://, so it is unused"
+            )
+        if self.mode == "production" and self.tsa_username and not url.startswith("https://"):
+            # Timestamp replies are signed, so plain http is normal for a TSA; a password is not.
+            raise ValueError(
+                "CUSTODY_TSA_USERNAME is set with an http:// CUSTODY_TSA_URL: the password would cross "
+                "the network in plain text. Use the TSA's https:// URL"
             )
 
     # --- derived ---------------------------------------------------------------------------------

@@ -161,3 +161,35 @@ def wait_smtp(child: Child, *, port: int, timeout_s: float = 30, config: SmtpCon
         timeout_s=timeout_s,
         child=child,
     )
+
+
+def tsa_child(
+    *,
+    port: int,
+    cert: Path,
+    key: Path,
+    log: Path,
+    chain: Path | None = None,
+    tls: tuple[Path, Path] | None = None,
+    auth_user: str | None = None,
+    auth_password_file: Path | None = None,
+) -> Child:
+    """The RFC 3161 timestamp server (devstack/tsa.py) signing with `cert` (EKU timeStamping);
+    HTTPS with `tls` (certificate, key), HTTP Basic auth with `auth_user` and its password file."""
+    argv = [sys.executable, "-m", "devstack.tsa", "--host", "127.0.0.1", "--port", str(port),
+            "--cert", str(cert), "--key", str(key)]  # fmt: skip
+    if chain is not None:
+        argv += ["--chain", str(chain)]
+    if tls is not None:
+        argv += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
+    if auth_user is not None:
+        if auth_password_file is None:
+            raise ValueError("a TSA with auth needs auth_password_file")
+        argv += ["--auth-user", auth_user, "--auth-password-file", str(auth_password_file)]
+    return Child("tsa", argv, log, stop_grace_s=5)
+
+
+def wait_tsa(child: Child, *, port: int, timeout_s: float = 30) -> None:
+    wait_until(
+        f"TSA on 127.0.0.1:{port}", lambda: port_open("127.0.0.1", port), timeout_s=timeout_s, child=child
+    )
