@@ -14,6 +14,7 @@ because a court would want a certificate from the agency's own PKI.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import time
 from dataclasses import dataclass, field
@@ -121,6 +122,14 @@ class HttpTimeStamper(TimeStamper):
         raise unavailable(cfg, last)
 
 
+@functools.lru_cache(maxsize=8)
+def timestamper_for(config: TsaConfig) -> HttpTimeStamper:
+    """One timestamper per TSA configuration and process: pyHanko asks the TSA for a sample token once
+    (to size the signature) and keeps it, so each later report costs one timestamp, not two (some
+    authorities bill per token)."""
+    return HttpTimeStamper(config)
+
+
 def unavailable(cfg: TsaConfig, why: str) -> TimestampUnavailable:
     return TimestampUnavailable(
         f"The report was not given out: it must carry a timestamp from the timestamp authority "
@@ -207,7 +216,7 @@ class ReportSigner:
             use_pades_lta=False,
             reason="Chain-of-custody report issued by custody",
         )
-        timestamper = HttpTimeStamper(self.tsa) if self.tsa else None
+        timestamper = timestamper_for(self.tsa) if self.tsa else None
         started = time.monotonic()
         try:
             out = signers.sign_pdf(writer, meta, signer=self._signer(), timestamper=timestamper)

@@ -243,3 +243,12 @@ def test_the_tsa_runs_as_a_process_as_the_rehearsal_starts_it(pki: Pki) -> None:
 def test_tsa_settings_that_cannot_work_are_refused(overrides: dict[str, object], says: str) -> None:
     with pytest.raises(ValueError, match=says):
         Settings(**overrides)  # type: ignore[arg-type]
+
+
+def test_each_report_costs_one_timestamp(pki: Pki) -> None:
+    """pyHanko's sample token (to size the signature) is taken once per process and TSA, not per report."""
+    signer = ReportSigner(pki.chain_pem, pki.signer.key_pem, pki.tsa_config)
+    signer.sign(_pdf())
+    before = pki.tsa.requests
+    signer.sign(_pdf())
+    assert pki.tsa.requests - before == 1
