@@ -25,6 +25,7 @@ from custody import localtime, recorder
 from custody.db import session_scope
 from custody.ledger.entries import CustodyEvent, EventType, file_facts
 from custody.ledger.store import Ledger
+from custody.mail import MailAuthError, MailTlsError
 from custody.media import SNIFF_BYTES, sniff_video
 from custody.models import (
     TERMINAL_STATUSES,
@@ -91,15 +92,23 @@ class VerifyResult:
 # --- the activities ---------------------------------------------------------------------------
 
 
+def _mail_trouble(exc: Exception) -> str:
+    """Why a notice is stuck, for the investigator reading the request's history (details in the log)."""
+    if isinstance(exc, MailAuthError):
+        return "the mail server refused custody's user name or password: an administrator must fix them"
+    if isinstance(exc, MailTlsError):
+        return "the secure connection to the mail server failed: an administrator must check its certificate"
+    return f"the mail server is not answering: {type(exc).__name__}"
+
+
 class RequestActivities:
     def __init__(self, settings: Settings, engine: Engine, ledger: Ledger, s3: Minio) -> None:
         self.settings = settings
         self.engine = engine
         self.ledger = ledger
         self.s3 = s3
-        self.smtp = SmtpConfig(
-            settings.smtp_host, settings.smtp_port, settings.smtp_from, min(settings.smtp_timeout_s, 12.0)
-        )
+        # CUSTODY_SMTP_TIMEOUT_S is validated below the activity's start-to-close timeout.
+        self.smtp = SmtpConfig.from_settings(settings)
 
     @activity.defn(name="list_incident_requests")
     def list_incident_requests(self, ref: IncidentRef) -> list[RequestRef]:
@@ -185,8 +194,8 @@ class RequestActivities:
                         session=session,
                         request_id=request_id,
                         key=f"notice-{notice.number}-delayed",
-                        detail="the email to the owner could not be sent yet (the mail server is not "
-                        f"answering: {type(exc).__name__}); custody keeps trying until the request expires",
+                        detail=f"the email to the owner could not be sent yet ({_mail_trouble(exc)}); "
+                        "custody keeps trying until the request expires",
                     )
             raise
 

@@ -6,11 +6,12 @@ call these, so "up" means the same thing everywhere.
 
 from __future__ import annotations
 
-import smtplib
 import socket
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+
+from custody.mail import SmtpConfig, probe
 
 
 def check_db(engine: Engine) -> str:
@@ -19,12 +20,11 @@ def check_db(engine: Engine) -> str:
     return f"{engine.dialect.name} answers"
 
 
-def check_smtp(host: str, port: int, timeout: float = 2.0) -> str:
-    with smtplib.SMTP(host, port, timeout=timeout) as smtp:
-        code, _ = smtp.noop()
-        if code != 250:
-            raise ConnectionError(f"SMTP NOOP answered {code}")
-    return f"SMTP at {host}:{port} answers"
+def check_smtp(host: str, port: int, timeout: float = 2.0, *, config: SmtpConfig | None = None) -> str:
+    """The relay answers NOOP, over TLS with its certificate verified when `config` asks for TLS
+    (custody/mail.py: no AUTH in a probe). Without `config`: plain SMTP to host:port."""
+    target = config or SmtpConfig(host, port, sender="")
+    return probe(target, timeout_s=timeout)
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:

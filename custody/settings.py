@@ -34,6 +34,12 @@ from pydantic_settings import (
 from custody.errors import ConfigurationError
 
 Mode = Literal["dev", "test", "production"]
+SmtpSecurity = Literal["none", "starttls", "tls"]
+
+#: Start-to-close timeout of the activities that send one email (the notices; workflows/requests.py
+#: builds its QUICK_TIMEOUT from this). CUSTODY_SMTP_TIMEOUT_S must stay below it, so a slow relay
+#: fails the send (and Temporal retries it) rather than the activity timing out mid-conversation.
+EMAIL_ACTIVITY_TIMEOUT_S = 15.0
 JwtAlgorithm = Literal["ES256", "RS256", "HS256"]
 LogFormat = Literal["json", "text"]
 
@@ -115,6 +121,24 @@ class Settings(BaseSettings):
     smtp_port: int = Field(2525, description="SMTP server port (embedded aiosmtpd listens here)")
     smtp_from: str = Field("custody@localhost", description="Sender address of owner notices")
 
+    # --- mail: TLS and AUTH to the relay -----------------------------------------------------------
+    smtp_security: SmtpSecurity = Field(
+        "none",
+        description="none (plain, only for a relay on the same host or private network), starttls "
+        "(upgrade required: never falls back to plain) or tls (implicit TLS, port 465 style); with TLS the "
+        "relay's certificate and host name are always verified",
+    )
+    smtp_username: str | None = Field(None, description="SMTP AUTH user name (unset: no AUTH)")
+    smtp_password: SecretStr | None = Field(None, description="SMTP AUTH password")
+    smtp_ca_file: Path | None = Field(
+        None, description="PEM CA bundle the relay's certificate must chain to (default: system + certifi)"
+    )
+    smtp_timeout_s: float = Field(
+        10,
+        gt=0,
+        description="Whole-send budget (connect, TLS, AUTH, message), below the notice activity's 15 s",
+    )
+
     # --- staff auth ------------------------------------------------------------------------------
     jwt_algorithm: JwtAlgorithm = Field("ES256", description="The one JWT algorithm accepted")
     jwt_key: SecretStr | None = Field(
@@ -140,6 +164,20 @@ class Settings(BaseSettings):
     )
     report_pseudonymise_owners: bool = Field(
         False, description="Show camera owners in reports by a pseudonym instead of their registered name"
+    )
+    # --- report signing: RFC 3161 timestamps (PAdES B-T) ----------------------------------------------
+    tsa_url: str | None = Field(
+        None,
+        description="RFC 3161 timestamp authority URL; set: reports are PAdES B-T (stamped), unset: B-B",
+    )
+    tsa_ca_file: Path | None = Field(
+        None, description="PEM CA bundle an https TSA's certificate must chain to (default: system + certifi)"
+    )
+    tsa_username: str | None = Field(None, description="HTTP Basic user name at the TSA (unset: none)")
+    tsa_password: SecretStr | None = Field(None, description="HTTP Basic password at the TSA")
+    tsa_timeout_s: float = Field(10, gt=0, le=60, description="Wait for the TSA on each try")
+    tsa_attempts: int = Field(
+        3, ge=1, le=10, description="Tries of the TSA before the report is refused with 503"
     )
     ledger_checkpoint_interval_s: float = Field(
         10, gt=0, le=60, description="How often a new checkpoint is signed while entries arrive"
@@ -196,7 +234,6 @@ class Settings(BaseSettings):
     upload_stale_s: float = Field(
         120, gt=0, description="An upload not heard from this long is dead: the sweeper finishes or aborts it"
     )
-    smtp_timeout_s: float = Field(20, gt=0, le=300, description="Wait for the SMTP server on each send")
     s3_volume_size_mb: int = Field(
         1024, ge=64, description="Embedded SeaweedFS: size of one volume (it adds volumes as disk allows)"
     )
@@ -455,7 +492,58 @@ class Settings(BaseSettings):
             raise ValueError("CUSTODY_REMINDERS_S offsets must be positive")
         if len(self.map_center) != 2:
             raise ValueError("CUSTODY_MAP_CENTER must be 'lat,lon'")
+        self._check_smtp()
+        self._check_tsa()
         return self
+
+    def _check_smtp(self) -> None:
+        """Mail settings that cannot work together, or would send a password in plain text."""
+        if self.smtp_timeout_s >= EMAIL_ACTIVITY_TIMEOUT_S:
+            raise ValueError(
+                f"CUSTODY_SMTP_TIMEOUT_S={self.smtp_timeout_s:g} must be below "
+                f"{EMAIL_ACTIVITY_TIMEOUT_S:g} s, the notice activity's start-to-close timeout: a send "
+                "must fail (and be retried) before Temporal gives up on the activity"
+            )
+        if bool(self.smtp_username) != (self.smtp_password is not None):
+            raise ValueError(
+                "CUSTODY_SMTP_USERNAME and CUSTODY_SMTP_PASSWORD go together: set both for SMTP AUTH, "
+                "or neither"
+            )
+        if self.smtp_security == "none" and self.smtp_ca_file is not None:
+            raise ValueError(
+                "CUSTODY_SMTP_CA_FILE is set but CUSTODY_SMTP_SECURITY is none, so it would never be used; "
+                "set CUSTODY_SMTP_SECURITY to starttls or tls"
+            )
+        if self.mode == "production" and self.smtp_security == "none" and self.smtp_username:
+            # The one combination refused: a password readable on the wire. Plain SMTP without AUTH
+            # stays allowed for a relay on the same host or private network (a sidecar MTA, compose's
+            # Mailpit), which is a deployment choice, not a leak of custody's credentials.
+            raise ValueError(
+                "CUSTODY_SMTP_USERNAME is set with CUSTODY_SMTP_SECURITY=none: the password would cross "
+                "the network in plain text. Set CUSTODY_SMTP_SECURITY=starttls (port 587) or tls (465)"
+            )
+
+    def _check_tsa(self) -> None:
+        """Timestamp settings that cannot work together, or would send a password in plain text."""
+        url = self.tsa_url or ""
+        if url and not url.startswith(("http://", "https://")):
+            raise ValueError(f"CUSTODY_TSA_URL must be an http:// or https:// URL, got {url!r}")
+        if bool(self.tsa_username) != (self.tsa_password is not None):
+            raise ValueError(
+                "CUSTODY_TSA_USERNAME and CUSTODY_TSA_PASSWORD go together: set both, or neither"
+            )
+        if (self.tsa_username or self.tsa_ca_file) and not url:
+            raise ValueError("CUSTODY_TSA_USERNAME / CUSTODY_TSA_CA_FILE are set but CUSTODY_TSA_URL is not")
+        if self.tsa_ca_file is not None and not url.startswith("https://"):
+            raise ValueError(
+                "CUSTODY_TSA_CA_FILE is set but CUSTODY_TSA_URL is not https://, so it is unused"
+            )
+        if self.mode == "production" and self.tsa_username and not url.startswith("https://"):
+            # Timestamp replies are signed, so plain http is normal for a TSA; a password is not.
+            raise ValueError(
+                "CUSTODY_TSA_USERNAME is set with an http:// CUSTODY_TSA_URL: the password would cross "
+                "the network in plain text. Use the TSA's https:// URL"
+            )
 
     # --- derived ---------------------------------------------------------------------------------
     @property

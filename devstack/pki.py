@@ -146,6 +146,44 @@ class TestCA:
         write_private(issued.key_file, issued.key_pem)
         return issued
 
+    def intermediate(self, folder: Path, name: str = "custody test intermediate CA") -> TestCA:
+        """A CA issued by this one (its `ca_file` holds the intermediate only), for chains of three:
+        an agency's signing certificate usually comes from an intermediate, not the root."""
+        sub = TestCA(folder, name)
+        now = datetime.datetime.now(datetime.UTC)
+        sub.cert = (
+            x509.CertificateBuilder()
+            .subject_name(sub._name)
+            .issuer_name(self._name)
+            .public_key(sub._key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=180))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(sub._key.public_key()), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False
+            )
+            .sign(self._key, hashes.SHA256())
+        )
+        sub.cert_pem = _pem(sub.cert)
+        sub.ca_file.write_text(sub.cert_pem)
+        return sub
+
     def server(self, stem: str, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> Issued:
         """A TLS server certificate for `hosts` (IP addresses and DNS names)."""
         return self._issue(stem, hosts[0], usages=[ExtendedKeyUsageOID.SERVER_AUTH], hosts=hosts)

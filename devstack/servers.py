@@ -17,7 +17,9 @@ from minio import Minio
 from custody.devsecrets import write_private
 from custody.errors import ConfigurationError
 from custody.health import check_smtp, port_open
+from custody.mail import SmtpConfig
 from devstack.procs import Child, bin_path, free_port, wait_until
+from devstack.smtp import SmtpTls
 from storage.s3 import ensure_evidence_bucket
 
 #: Custom search attributes the workflows set (no personal data goes in them).
@@ -143,16 +145,69 @@ def wait_s3_and_bucket(
         raise wrong[0]
 
 
-def smtp_child(*, port: int, maildir: Path, log: Path) -> Child:
+def smtp_child(
+    *,
+    port: int,
+    maildir: Path,
+    log: Path,
+    tls: SmtpTls | None = None,
+    auth_password_file: Path | None = None,
+) -> Child:
+    """The embedded SMTP server; with `tls`, STARTTLS required or implicit TLS and, with its
+    `auth_user`, AUTH against the password in `auth_password_file` (a secrets file, never argv)."""
     argv = [sys.executable, "-m", "devstack.smtp", "--host", "127.0.0.1", "--port", str(port),
             "--maildir", str(maildir)]  # fmt: skip
+    if tls is not None:
+        if tls.cert_file and tls.key_file:
+            argv += ["--tls-cert", str(tls.cert_file), "--tls-key", str(tls.key_file)]
+        if tls.require_starttls:
+            argv.append("--require-starttls")
+        if tls.implicit_tls:
+            argv.append("--implicit-tls")
+        if tls.auth_user:
+            if auth_password_file is None:
+                raise ValueError("an SMTP server with AUTH needs auth_password_file")
+            argv += ["--auth-user", tls.auth_user, "--auth-password-file", str(auth_password_file)]
     return Child("smtp", argv, log, stop_grace_s=5)
 
 
-def wait_smtp(child: Child, *, port: int, timeout_s: float = 30) -> None:
+def wait_smtp(child: Child, *, port: int, timeout_s: float = 30, config: SmtpConfig | None = None) -> None:
+    """Ready when NOOP answers; pass the client `config` (security, CA) of a TLS server."""
     wait_until(
         f"SMTP on 127.0.0.1:{port}",
-        lambda: bool(check_smtp("127.0.0.1", port)),
+        lambda: bool(check_smtp("127.0.0.1", port, config=config)),
         timeout_s=timeout_s,
         child=child,
+    )
+
+
+def tsa_child(
+    *,
+    port: int,
+    cert: Path,
+    key: Path,
+    log: Path,
+    chain: Path | None = None,
+    tls: tuple[Path, Path] | None = None,
+    auth_user: str | None = None,
+    auth_password_file: Path | None = None,
+) -> Child:
+    """The RFC 3161 timestamp server (devstack/tsa.py) signing with `cert` (EKU timeStamping);
+    HTTPS with `tls` (certificate, key), HTTP Basic auth with `auth_user` and its password file."""
+    argv = [sys.executable, "-m", "devstack.tsa", "--host", "127.0.0.1", "--port", str(port),
+            "--cert", str(cert), "--key", str(key)]  # fmt: skip
+    if chain is not None:
+        argv += ["--chain", str(chain)]
+    if tls is not None:
+        argv += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
+    if auth_user is not None:
+        if auth_password_file is None:
+            raise ValueError("a TSA with auth needs auth_password_file")
+        argv += ["--auth-user", auth_user, "--auth-password-file", str(auth_password_file)]
+    return Child("tsa", argv, log, stop_grace_s=5)
+
+
+def wait_tsa(child: Child, *, port: int, timeout_s: float = 30) -> None:
+    wait_until(
+        f"TSA on 127.0.0.1:{port}", lambda: port_open("127.0.0.1", port), timeout_s=timeout_s, child=child
     )

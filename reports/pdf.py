@@ -211,6 +211,17 @@ class _NumberedCanvas(Canvas):
         super().save()
 
 
+def _signature_time(signer_subject: str, tsa: str | None) -> str:
+    if not signer_subject:
+        return "not signed"
+    if tsa:
+        return (
+            f"Independently timestamped by the time-stamping authority {tsa} (RFC 3161, PAdES B-T); a PDF "
+            "reader shows that time in the signature's details"
+        )
+    return "custody's own clock; no independent timestamp (PAdES B-B)"
+
+
 # --- the report ------------------------------------------------------------------------------------
 
 
@@ -220,8 +231,11 @@ def render_report(
     *,
     signer_subject: str = "",
     self_signed: bool = False,
+    timestamp_authority: str | None = None,
 ) -> bytes:
-    """A PDF of the bundle's facts, with names from `facts`. `bundle` is what build_bundle returns."""
+    """A PDF of the bundle's facts, with names from `facts`. `bundle` is what build_bundle returns.
+    `timestamp_authority`: the TSA whose RFC 3161 timestamp the signature will carry (PAdES B-T);
+    None: no timestamp (B-B), and the cover says the signing time is custody's own clock."""
     tz = facts.tz
     case, ledger = bundle["case"], bundle["ledger"]
     entries = [(item, json.loads(item["entry"])) for item in ledger["entries"]]
@@ -267,6 +281,7 @@ def render_report(
                 ("Ledger checkpoint", f"{ledger['origin']}, tree size {ledger['tree_size']:,}"),
                 ("Ledger key fingerprint", Paragraph(key_fpr, MONO)),
                 ("PDF signed by", signer_subject or "not signed"),
+                ("Signature time", _signature_time(signer_subject, timestamp_authority)),
             ]
         ),
         Spacer(1, 8),
@@ -479,7 +494,14 @@ def render_report(
             "Not proven by the ledger, and shown as the owner's or the bundle's statement: the case title "
             "and description, the recorder clock offset (the owner's statement), owners' and staff "
             "members' names (resolved from custody's records when the report was made), and what a "
-            "recording shows. This PDF's own signature (PAdES) shows it was not altered after signing.",
+            "recording shows. This PDF's own signature (PAdES) shows it was not altered after signing"
+            + (
+                f"; its RFC 3161 timestamp from {timestamp_authority} shows when it was signed, "
+                "independently of custody's clock, and keeps the signature checkable after the "
+                "certificate expires."
+                if timestamp_authority
+                else "; it carries no independent timestamp, so its signing time is custody's own clock."
+            ),
             SMALL,
         )
     )

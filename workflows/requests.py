@@ -50,15 +50,16 @@ with workflow.unsafe.imports_passed_through():
         VerifyResult,
     )
     from custody.cancellation import cancel_refusal
+    from custody.settings import EMAIL_ACTIVITY_TIMEOUT_S
 
 CUSTODY_STATUS = SearchAttributeKey.for_keyword("CustodyStatus")
 CASE_ID = SearchAttributeKey.for_keyword("CaseId")
 AGENCY = SearchAttributeKey.for_keyword("Agency")
 REQUEST_ID = SearchAttributeKey.for_keyword("RequestId")
 
-QUICK_TIMEOUT = timedelta(
-    seconds=15
-)  # DB writes and one SMTP send; a dead worker's step is retried after this
+# DB writes and one SMTP send; a dead worker's step is retried after this. Settings keeps
+# CUSTODY_SMTP_TIMEOUT_S below it, so a slow relay fails the send before the activity times out.
+QUICK_TIMEOUT = timedelta(seconds=EMAIL_ACTIVITY_TIMEOUT_S)
 QUICK_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 LONG_TIMEOUT = timedelta(hours=2)
 LONG_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1))

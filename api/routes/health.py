@@ -33,6 +33,7 @@ from api.schemas import ComponentHealth, HealthOut, LiveOut
 from api.temporal import temporal_client
 from custody.errors import ConfigurationError, ServiceUnavailable
 from custody.health import check_db, check_smtp
+from custody.mail import SmtpConfig
 from custody.settings import Settings
 from storage.evidence import EvidenceStore
 from storage.s3 import check as check_s3
@@ -147,5 +148,7 @@ def _db(engine: Engine) -> str:
 
 
 def _smtp(settings: Settings) -> str:
-    check_smtp(settings.smtp_host, settings.smtp_port)
+    """The relay answers, over TLS with its certificate checked when configured (no AUTH: a probe
+    must not count against the relay's login throttles)."""
+    check_smtp(settings.smtp_host, settings.smtp_port, config=SmtpConfig.from_settings(settings))
     return UP

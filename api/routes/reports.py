@@ -102,10 +102,17 @@ async def custody_report(case_id: str, user: ReportReader, session: SessionDep, 
         tz=settings.tz,
         pseudonymise=settings.report_pseudonymise_owners,
     )
-    signer = ReportSigner(settings.secret("report_signing_cert"), settings.secret("report_signing_key"))
+    signer = ReportSigner.from_settings(settings)
     pdf = await asyncio.to_thread(
-        render_report, bundle, facts, signer_subject=signer.subject, self_signed=signer.self_signed
+        render_report,
+        bundle,
+        facts,
+        signer_subject=signer.subject,
+        self_signed=signer.self_signed,
+        timestamp_authority=signer.timestamp_authority,
     )
+    # A TSA that gives no timestamp after its bounded retries is a 503 naming it (TimestampUnavailable),
+    # never an unstamped report.
     pdf = await asyncio.to_thread(signer.sign, pdf)
     return Response(
         pdf,

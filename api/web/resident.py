@@ -81,10 +81,13 @@ async def _send(settings: Settings, mail: res.Mail) -> None:
     try:
         await asyncio.to_thread(
             send_message,
-            SmtpConfig(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_timeout_s),
+            SmtpConfig.from_settings(settings),
             msg,
         )
     except (OSError, smtplib.SMTPException) as exc:
+        # The person gets "try again"; the operator's log says what is wrong (a refused password or an
+        # untrusted certificate names the setting to fix).
+        log.warning("resident %s email not sent: %s: %s", mail.purpose, type(exc).__name__, exc)
         raise ServiceUnavailable(
             "We could not send the email just now (the mail server is not answering). Try again in a "
             "minute; the link you then get is the one that works."

@@ -32,7 +32,7 @@ from custody.db import engine_for
 from custody.redact import RedactSecrets
 from custody.settings import Settings
 from devstack.procs import free_port
-from tests.conftest import Stack
+from tests.conftest import Stack, migrated
 from tests.flow import link_in, messages_to, video_bytes, wait_for
 from tests.helpers import make_user, secrets_in_logs, settings_env, unique_email
 
@@ -72,7 +72,7 @@ def run(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]
     folder = tmp_path_factory.mktemp("observe")
     port, metrics_port = free_port(), free_port()
     settings = stack.settings(
-        database_url=f"sqlite:///{folder / 'custody.db'}",
+        database_url=migrated(f"sqlite:///{folder / 'custody.db'}"),  # only `custody migrate` migrates
         task_queue=f"obs-{uuid.uuid4().hex[:8]}",
         public_url=f"http://127.0.0.1:{port}",
         consent_ttl_s=600,
@@ -88,7 +88,7 @@ def run(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for("the API", lambda: _answers(f"{url}/health/live"), timeout=60, interval=0.2)
-        procs.append(_start([sys.executable, "-m", "worker"], env, worker_log))  # after the migration
+        procs.append(_start([sys.executable, "-m", "worker"], env, worker_log))
         wait_for("the worker", lambda: "worker ready" in worker_log.read_text(), timeout=60, interval=0.2)
         yield _flow(settings, url, f"http://127.0.0.1:{metrics_port}/metrics", api_log, worker_log)
     finally:

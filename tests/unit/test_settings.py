@@ -108,6 +108,10 @@ def test_every_secret_reads_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_pat
         path = tmp_path / f"{name}.secret"
         path.write_text(values.get(name, f"value-of-{name}") + "\n")
         monkeypatch.setenv(f"CUSTODY_{name.upper()}_FILE", str(path))
+    # Secrets that need a companion setting get it (SMTP AUTH: a password goes with a user name).
+    monkeypatch.setenv("CUSTODY_SMTP_USERNAME", "custody")
+    monkeypatch.setenv("CUSTODY_TSA_USERNAME", "custody")
+    monkeypatch.setenv("CUSTODY_TSA_URL", "https://tsa.example/")
     settings = load_settings(mode="test", home=tmp_path / "home")
     for name in secret_field_names():
         assert settings.secret(name) == values.get(name, f"value-of-{name}").strip()
