@@ -81,6 +81,14 @@ def update_error(exc: Exception, settings: Settings | None = None) -> CustodyErr
     if isinstance(cause, ApplicationError):
         if cause.type == "invalid":
             return Unprocessable(cause.message)
+        if cause.type == "pending":  # the workflow is catching up: the same call works in a moment
+            return ServiceUnavailable(
+                cause.message[:1].upper()
+                + cause.message[1:]
+                + "; nothing was changed. Try again in a minute.",
+                retry_after_s=10,
+                code="not_ready",
+            )
         return Conflict(cause.message[:1].upper() + cause.message[1:] + ".")
     if isinstance(exc, RPCError):
         if exc.status == RPCStatusCode.NOT_FOUND:

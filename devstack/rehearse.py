@@ -52,7 +52,8 @@ from custody.devsecrets import ensure_dev_secrets, write_private
 from custody.settings import SECRET_FIELDS
 from devstack.pki import TestCA
 from devstack.procs import Child, free_port, wait_until
-from devstack.servers import S3Identity
+from devstack.servers import S3Identity, tsa_child, wait_tsa
+from devstack.smtp import SmtpTls
 from devstack.stack import EmbeddedServers
 from devstack.tls import GrpcTlsProxy, TlsPostgres, grpc_tls_proxy
 
@@ -165,6 +166,7 @@ class StoryResult:
     request_ids: list[str]
     timings: Timings
     report_bytes: int = 0
+    report: bytes = b""
 
 
 def run_story(
@@ -311,6 +313,7 @@ def run_story(
         if not report.content.startswith(b"%PDF"):
             raise RehearsalFailed("the custody report is not a PDF")
         result.report_bytes = len(report.content)
+        result.report = report.content
     staff.close()
     return result
 
@@ -381,6 +384,7 @@ class Deployment:
             "s3": free_port(grpc_pair=True),
             "smtp": free_port(),
             "proxy": free_port(),
+            "tsa": free_port(),
         }
         self.api_ports = [free_port() for _ in range(replicas)]
         self.apis: list[Child] = []
@@ -418,6 +422,15 @@ class Deployment:
         self.env["CUSTODY_METRICS_TOKEN_FILE"] = str(self.secrets_dir / "metrics_token")
         self.s3_identity = S3Identity(generated["s3_access_key"], generated["s3_secret_key"])
         self.ledger_key = generated["ledger_signing_key"]
+        # Reports signed with the agency's certificate from its PKI (here the test CA), not the
+        # self-signed one embedded mode makes.
+        signer = self.ca.document_signer("report-signer", "Metropolitan Police custody reports", "MPD")
+        for name, pem in (("report_signing_cert", signer.cert_pem), ("report_signing_key", signer.key_pem)):
+            write_private(self.secrets_dir / name, pem)
+        # The mail relay's password (the embedded SMTP server checks it, STARTTLS required).
+        self.smtp_password = uuid.uuid4().hex
+        write_private(self.secrets_dir / "smtp_password", self.smtp_password)
+        self.env["CUSTODY_SMTP_PASSWORD_FILE"] = str(self.secrets_dir / "smtp_password")
 
     def _base_env(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
@@ -432,6 +445,11 @@ class Deployment:
                 "CUSTODY_TEMPORAL_CA_FILE": str(self.ca.ca_file),
                 "CUSTODY_TEMPORAL_CLIENT_CERT_FILE": str(self.temporal_client.cert_file),
                 "CUSTODY_TEMPORAL_CLIENT_KEY_FILE": str(self.temporal_client.key_file),
+                "CUSTODY_SMTP_SECURITY": "starttls",
+                "CUSTODY_SMTP_USERNAME": "custody",
+                "CUSTODY_SMTP_CA_FILE": str(self.ca.ca_file),
+                "CUSTODY_TSA_URL": f"https://127.0.0.1:{self.ports['tsa']}/",
+                "CUSTODY_TSA_CA_FILE": str(self.ca.ca_file),
                 "CUSTODY_S3_SECURE": "true",
                 "CUSTODY_S3_CA_FILE": str(self.ca.ca_file),
                 "CUSTODY_S3_PORT": str(self.ports["s3"]),
@@ -475,10 +493,24 @@ class Deployment:
         with timings.phase("start Temporal, SeaweedFS, SMTP and the database"):
             self._write_secrets()
             self._base_env()
+            smtp_cert = self.ca.server("smtp")
             self.servers = EmbeddedServers(
                 self.root, self.s3_identity, s3_port=self.ports["s3"], smtp_port=self.ports["smtp"],
-                min_free_mb=0, children=self.named, s3_cert=self.ca.server("s3"), s3_ca_file=self.ca.ca_file,
+                min_free_mb=0, children=self.named, s3_cert=self.ca.server("s3"), ca_file=self.ca.ca_file,
+                smtp_tls=SmtpTls(
+                    cert_file=smtp_cert.cert_file, key_file=smtp_cert.key_file, require_starttls=True,
+                    auth_user="custody", auth_password=self.smtp_password,
+                ),
+                smtp_password_file=self.secrets_dir / "smtp_password",
             ).start()  # fmt: skip
+            # An RFC 3161 timestamp authority over https: reports are PAdES B-T.
+            tsa_cert, tsa_tls = self.ca.timestamping("tsa"), self.ca.server("tsa-https")
+            tsa = tsa_child(
+                port=self.ports["tsa"], cert=tsa_cert.cert_file, key=tsa_cert.key_file,
+                log=self.logs / "tsa.log", chain=self.ca.ca_file, tls=(tsa_tls.cert_file, tsa_tls.key_file),
+            )  # fmt: skip
+            self.children.append(tsa.start())
+            wait_tsa(tsa, port=self.ports["tsa"])
             # Temporal behind a TLS terminator that demands a client certificate (mTLS), as a
             # Temporal cluster with TLS or Temporal Cloud does.
             self.temporal_proxy = grpc_tls_proxy(
@@ -622,6 +654,7 @@ def rehearse(args: argparse.Namespace) -> int:
             cameras=args.cameras, timings=timings, label="story 1: ",
         )  # fmt: skip
         checks.extend(_check_story(dep, story, users["auditor"]))
+        checks.append(_check_report_signature(dep, story))
         killed: list[str] = []
 
         leaders: list[str | None] = [dep.leader()]
@@ -752,6 +785,37 @@ def _check_story(dep: Deployment, story: StoryResult, auditor: tuple[str, str]) 
             f"{story.report_bytes} bytes",
         ),
     ]
+
+
+def _check_report_signature(dep: Deployment, story: StoryResult) -> Check:
+    """What a court's validator sees: PAdES, intact, chained to the agency's CA, with an RFC 3161
+    timestamp from the TSA (B-T), validated against nothing but the CA's root."""
+    import io
+
+    from asn1crypto import x509 as asn1_x509
+    from cryptography.hazmat.primitives import serialization
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    root = asn1_x509.Certificate.load(dep.ca.cert.public_bytes(serialization.Encoding.DER))
+    [sig] = PdfFileReader(io.BytesIO(story.report)).embedded_signatures
+    status = validate_pdf_signature(
+        sig,
+        signer_validation_context=ValidationContext(trust_roots=[root]),
+        ts_validation_context=ValidationContext(trust_roots=[root]),
+    )
+    ts = status.timestamp_validity
+    ok = bool(
+        status.intact and status.valid and status.trusted and ts and ts.intact and ts.valid and ts.trusted
+    )
+    signer = status.signing_cert.subject.native.get("common_name", "?")
+    stamped = f"timestamped {ts.timestamp.isoformat()} by the TSA" if ts else "NO timestamp"
+    return Check(
+        "custody report signed PAdES B-T with the agency's certificate",
+        ok and sig.sig_object["/SubFilter"] == "/ETSI.CAdES.detached",
+        f"signer '{signer}', intact {status.intact}, trusted {status.trusted}, {stamped}",
+    )
 
 
 def _check_leader(dep: Deployment, before: str | None, killed: list[str]) -> Check:

@@ -15,6 +15,8 @@ from pathlib import Path
 import urllib3
 from minio import Minio
 
+from custody.mail import SmtpConfig
+from custody.settings import SmtpSecurity
 from devstack.pki import Issued
 from devstack.procs import Child, free_port
 from devstack.servers import (
@@ -26,6 +28,7 @@ from devstack.servers import (
     wait_smtp,
     wait_temporal,
 )
+from devstack.smtp import SmtpTls
 
 
 @dataclass
@@ -46,9 +49,12 @@ class EmbeddedServers:
     min_free_mb: int = 512
     temporal_db: Path | None = None
     s3_data: Path | None = None
-    #: Serve S3 over https with this certificate; clients trust `s3_ca_file` (the rehearsal).
+    #: Serve S3 over https with this certificate; clients trust `ca_file` (the rehearsal).
     s3_cert: Issued | None = None
-    s3_ca_file: Path | None = None
+    ca_file: Path | None = None
+    #: SMTP with STARTTLS or implicit TLS and AUTH (the rehearsal), on a certificate of `ca_file`'s CA.
+    smtp_tls: SmtpTls | None = None
+    smtp_password_file: Path | None = None
     children: dict[str, Child] = field(default_factory=dict)
 
     @property
@@ -66,7 +72,7 @@ class EmbeddedServers:
     def s3_client(self) -> Minio:
         http = None
         if self.s3_cert is not None:
-            http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(self.s3_ca_file))
+            http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(self.ca_file))
         return Minio(
             f"127.0.0.1:{self.s3_port}",
             access_key=self.identity.access_key,
@@ -90,7 +96,11 @@ class EmbeddedServers:
         what was started is stopped again before the error propagates."""
         try:
             self.children["smtp"] = smtp_child(
-                port=self.smtp_port, maildir=self.maildir, log=self.logs / "smtp.log"
+                port=self.smtp_port,
+                maildir=self.maildir,
+                log=self.logs / "smtp.log",
+                tls=self.smtp_tls,
+                auth_password_file=self.smtp_password_file,
             ).start()
             self.children["temporal"] = self._temporal().start()
             self.children["s3"] = seaweed_child(
@@ -103,7 +113,7 @@ class EmbeddedServers:
                 cert_file=self.s3_cert.cert_file if self.s3_cert else None,
                 key_file=self.s3_cert.key_file if self.s3_cert else None,
             ).start()
-            wait_smtp(self.children["smtp"], port=self.smtp_port)
+            wait_smtp(self.children["smtp"], port=self.smtp_port, config=self._smtp_probe())
             status("waiting for Temporal ...")
             wait_temporal(self.children["temporal"], port=self.temporal_port, ui_port=self.temporal_ui_port)
             status("waiting for S3 and the evidence bucket ...")
@@ -117,6 +127,12 @@ class EmbeddedServers:
             self.stop()
             raise
         return self
+
+    def _smtp_probe(self) -> SmtpConfig | None:
+        if self.smtp_tls is None or not (self.smtp_tls.require_starttls or self.smtp_tls.implicit_tls):
+            return None
+        security: SmtpSecurity = "starttls" if self.smtp_tls.require_starttls else "tls"
+        return SmtpConfig("127.0.0.1", self.smtp_port, sender="", security=security, ca_file=self.ca_file)
 
     def restart_temporal(self) -> None:
         """Stop the Temporal server and start it again on the same port and database file."""

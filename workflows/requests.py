@@ -406,6 +406,11 @@ class FootageRequestWorkflow(_RequestBase):
 
     @complete.validator
     def _validate_complete(self, inp: ActorInput) -> None:
+        consenting = self.decision is not None and self.decision.decision == "consent"
+        if consenting and self.status in ("requested", "notified") and self.cancel_by is None:
+            # Consent taken, its record still on its way (a worker died under it and another retries
+            # it): not a conflict, the same call succeeds in a moment.
+            raise ApplicationError("your consent is still being recorded", type="pending")
         if self.status != "consented" or self.complete_by is not None:
             raise ApplicationError(
                 f"files can be completed only once, after consent ({self.status})", type="conflict"
