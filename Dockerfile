@@ -42,7 +42,8 @@ USER 10001:10001
 WORKDIR /var/lib/custody
 EXPOSE 8000
 # Liveness of the API (the process answers; no dependency checked: a database outage must not get
-# every replica restarted). The worker has no HTTP API: compose gives it its own healthcheck.
+# every replica restarted). The worker has no HTTP API: point CUSTODY_HEALTHCHECK_URL at its metrics
+# endpoint (http://127.0.0.1:<CUSTODY_WORKER_METRICS_PORT>/metrics), as compose's healthcheck does.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import os,sys,urllib.request as u; sys.exit(0 if u.urlopen(os.environ.get('CUSTODY_HEALTHCHECK_URL','http://127.0.0.1:8000/health/live'),timeout=4).status==200 else 1)"]
 # `custody serve` runs uvicorn through api.serve: X-Forwarded-For / -Proto are believed only from

@@ -21,6 +21,8 @@ app = typer.Typer(
 )
 users_app = typer.Typer(help="Staff users.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+sessions_app = typer.Typer(help="Web console and residents' browser sessions.", no_args_is_help=True)
+app.add_typer(sessions_app, name="sessions")
 app.add_typer(ledger_app, name="ledger")
 
 console = Console(soft_wrap=True)
@@ -69,13 +71,25 @@ def worker() -> None:
 
 
 @app.command()
-def migrate() -> None:
+def migrate(
+    app_role: Annotated[
+        str | None,
+        typer.Option(
+            "--app-role",
+            envvar="CUSTODY_DB_APP_ROLE",
+            help="PostgreSQL role the API and workers log in as: after migrating, grant it rows of the "
+            "working tables and only SELECT and INSERT on the ledger's (custody/dbroles.py)",
+        ),
+    ] = None,
+) -> None:
     """Bring the database (CUSTODY_DATABASE_URL) to this code's schema. Run before each release.
 
     The only way the schema changes outside dev mode. Safe to run again, and from several places
-    at once (PostgreSQL: an advisory lock serialises them)."""
+    at once (PostgreSQL: an advisory lock serialises them). Run it as the schema's owner; with
+    --app-role, the application's role gets exactly what it needs on every table, new ones included."""
     from custody.db import create_db_engine
     from custody.db import migrate as run_migrations
+    from custody.dbroles import grant_app_role
     from custody.settings import load_settings
 
     try:
@@ -83,6 +97,8 @@ def migrate() -> None:
         engine = create_db_engine(settings.db_url, pool_size=1)
         try:
             before, after = run_migrations(engine)
+            if app_role:
+                grant_app_role(engine, app_role)
         finally:
             engine.dispose()
     except CustodyError as exc:
@@ -93,6 +109,11 @@ def migrate() -> None:
         console.print(f"{where}: already at revision {after}, nothing to do")
     else:
         console.print(f"{where}: migrated from {before or 'an empty database'} to revision {after}")
+    if app_role:
+        console.print(
+            f"role {app_role}: reads and writes the working tables; reads and appends the ledger "
+            "(no UPDATE, DELETE or TRUNCATE there); owns nothing"
+        )
 
 
 @app.command("verify")
@@ -223,6 +244,29 @@ def users_list() -> None:
             console.print(
                 f"{user.username}\t{user.role}\t{user.agency}\t{'active' if user.active else 'disabled'}"
             )
+
+
+@sessions_app.command("end-all")
+def sessions_end_all(
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="Only 'staff' (web console) or 'resident' sessions")
+    ] = None,
+) -> None:
+    """Sign everyone out of the web console and residents' pages at once (their sessions live in the
+    database: rotating CUSTODY_JWT_KEY ends API tokens, not these)."""
+    from custody.db import create_db_engine, prepare_schema, session_scope
+    from custody.services.websessions import end_every
+    from custody.settings import load_settings
+
+    if kind not in (None, "staff", "resident"):
+        err.print("--kind must be 'staff' or 'resident'")
+        raise typer.Exit(2)
+    settings = load_settings()
+    engine = create_db_engine(settings.db_url)
+    prepare_schema(engine, settings)
+    with session_scope(engine) as session:
+        ended = end_every(session=session, kind=kind)
+    console.print(f"ended {ended} {kind or 'staff and resident'} session(s); everyone signs in again")
 
 
 def main() -> None:

@@ -26,4 +26,9 @@ if new report_signing_key.pem; then
     -keyout "$dir/report_signing_key.pem" -out "$dir/report_signing_cert.pem" 2>/dev/null
   echo "WARNING: report_signing_cert.pem is self-signed; put your agency's certificate and key there" >&2
 fi
+new metrics_token && random 40 > "$dir/metrics_token"
+# Empty until your relay and timestamp authority need passwords (an empty secret counts as unset).
+for name in smtp_password tsa_password; do
+  new "$name" && : > "$dir/$name"
+done
 chmod 0444 "$dir"/*

@@ -1,23 +1,30 @@
 """`make rehearse`: custody deployed as a department runs it, scaled out, rehearsed end to end here.
 
-What runs (every process its own, as in production):
-- PostgreSQL (this machine's server, a database of the rehearsal's own, dropped at the end);
-- the embedded Temporal, SeaweedFS and SMTP servers standing in for their clusters;
-- `custody migrate` once, then 2 API replicas (`custody serve`) and 2 workers (`custody worker`) in
-  production mode, secrets from files;
-- Debian's nginx as the TLS reverse proxy in front of both replicas, setting X-Forwarded-For.
+What runs (every process its own, as in production; every connection on TLS, certificates from a
+test CA, devstack/pki.py):
+- PostgreSQL: a cluster of its own accepting TLS only (verify-full), two password roles: the
+  schema's owner runs `custody migrate --app-role`; the API and workers log in as the application
+  role, which may read and append the ledger but not change it;
+- Temporal (the embedded dev server) behind Debian's nginx demanding a client certificate (mTLS);
+  SeaweedFS S3 over https; the embedded SMTP server with STARTTLS required and AUTH; an RFC 3161
+  timestamp authority over https (reports are PAdES B-T, signed with an agency certificate);
+- 2 API replicas (`custody serve`) and 2 workers (`custody worker`) in production mode, every secret
+  from a file (`CUSTODY_<NAME>_FILE`);
+- nginx as the TLS reverse proxy in front of both replicas, setting X-Forwarded-For.
 
 What it does, all through the proxy over https: alert -> owners notified -> consent -> upload ->
-verify -> attach for every camera, killing one API replica and one worker (SIGKILL) in the middle;
-then the custody report and an offline ledger verification. It checks every request was attached
-exactly once, that throttles count the real client address (the proxy is trusted by setting only),
-that one process signs checkpoints, and that the ledger verifies; it prints a summary with timings
-and exits 0 only when every check holds.
+verify -> attach for every camera, twice; the second time it kills one API replica and one worker
+(SIGKILL) midway, the checkpointer's leader among them; then the custody report and an offline
+ledger verification. It checks every request was attached exactly once, the report's signature,
+that throttles count the real client address (the proxy is trusted by setting only), that one
+process signs checkpoints and another takes over, /metrics, worker metrics and JSON logs, the
+application role's limits, and that the ledger verifies; it prints a summary with timings and every
+answer a person had to retry, and exits 0 only when every check holds.
 
-    python -m devstack.rehearse [--cameras 8] [--keep]
+    python -m devstack.rehearse [--cameras 16] [--keep]
 
 `--single` runs the same story against one API and one worker started as `make run` starts them
-(SQLite, no proxy), for the figures beside the scaled-out ones.
+(SQLite, no proxy, no TLS), for the figures beside the scaled-out ones.
 """
 
 from __future__ import annotations
@@ -47,7 +54,6 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from custody.dbroles import grant_app_role
 from custody.devsecrets import ensure_dev_secrets, write_private
 from custody.settings import SECRET_FIELDS
 from devstack.pki import TestCA
@@ -521,11 +527,10 @@ class Deployment:
             self.pg = TlsPostgres(self.ca.server("postgres"), password=self.pg_password).start()
             self._create_database()
         with timings.phase("custody migrate (as the schema's owner), grants to the application role"):
-            out = self.custody("migrate", env={"CUSTODY_DATABASE_URL": self.owner_url})
+            out = self.custody(
+                "migrate", "--app-role", self.db_app, env={"CUSTODY_DATABASE_URL": self.owner_url}
+            )
             print("    " + out.stdout.strip().replace("\n", "\n    "))
-            owner = sa.create_engine(self.owner_url)
-            grant_app_role(owner, self.db_app)
-            owner.dispose()
         with timings.phase(f"{len(self.api_ports)} API replicas, {self.n_workers} workers, nginx (TLS)"):
             for i, port in enumerate(self.api_ports):
                 api = Child(

@@ -68,5 +68,16 @@ def end_all(*, session: Session, subject_id: str) -> None:
     session.flush()
 
 
+def end_every(*, session: Session, kind: str | None = None) -> int:
+    """End every browser session (of one kind: staff or resident), e.g. after a suspected compromise
+    or a JWT key rotation, which leaves these server-side sessions standing. Returns how many."""
+    query = sa.delete(WebSession)
+    if kind is not None:
+        query = query.where(col(WebSession.kind) == kind)
+    ended = session.execute(query).rowcount  # type: ignore[attr-defined]
+    session.flush()
+    return int(ended or 0)
+
+
 def csrf_ok(row: WebSession, submitted: str | None) -> bool:
     return bool(submitted) and hmac.compare_digest(row.csrf.encode(), (submitted or "").encode())

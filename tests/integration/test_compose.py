@@ -69,7 +69,8 @@ def test_api_and_worker_wait_for_migrations_temporal_and_s3(compose: dict[str, A
         for needed in ("migrate", "temporal", "temporal-setup", "seaweedfs", "s3-setup"):
             assert needed in deps, f"{name} does not wait for {needed}"
         assert services[name]["command"] == [{"api": "serve", "worker": "worker"}[name]]
-    assert services["migrate"]["command"] == ["migrate"]
+    # The owner migrates and grants the app role its rows (read and append only on the ledger).
+    assert services["migrate"]["command"] == ["migrate", "--app-role", "custody"]
     assert services["temporal"]["depends_on"] == {
         "temporal-schema": {"condition": "service_completed_successfully"}
     }

@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from custody.db import create_db_engine, migrate
+from custody.dbroles import grant_app_role
 from custody.ledger.entries import CustodyEvent, EventType
 from custody.ledger.note import Signer
 from custody.ledger.store import Ledger
@@ -86,6 +87,7 @@ def _engine(cluster: tuple[str, int], role: str, db: str = "custody") -> sa.Engi
 def test_owner_migrates_app_writes_rows_and_nothing_else(cluster: tuple[str, int]) -> None:
     owner = _engine(cluster, "custody_owner")
     migrate(owner)
+    grant_app_role(owner, "custody")  # what `custody migrate --app-role custody` does after migrating
     owner.dispose()
 
     app = _engine(cluster, "custody")
@@ -98,7 +100,10 @@ def test_owner_migrates_app_writes_rows_and_nothing_else(cluster: tuple[str, int
             "CREATE TABLE intruder (x int)": "permission denied for schema public",
             "DROP TABLE ledger_entries": "must be owner",
             "ALTER TABLE ledger_entries DISABLE TRIGGER ALL": "must be owner",
-            "UPDATE ledger_entries SET type = 'x'": "append-only",
+            # Refused by privileges before the append-only trigger (migration 0002) is even reached.
+            "UPDATE ledger_entries SET type = 'x'": "permission denied for table ledger_entries",
+            "DELETE FROM ledger_checkpoints": "permission denied for table ledger_checkpoints",
+            "UPDATE alembic_version SET version_num = 'x'": "permission denied for table alembic_version",
             "ALTER ROLE custody CREATEDB": "permission denied",
         }
         with app.connect() as conn:

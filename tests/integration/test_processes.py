@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import select
 
 from custody.db import create_db_engine, current_revision, head_revision, migrate
 from custody.ledger.entries import CustodyEvent, EventType
@@ -24,7 +25,7 @@ from custody.ledger.leader import CHECKPOINTER_LOCK_KEY, PostgresLeadership, cur
 from custody.ledger.note import Signer
 from custody.ledger.store import Ledger
 from devstack.procs import free_port
-from tests.conftest import Stack, _create_pg_database, _drop_pg_database
+from tests.conftest import Stack, _create_pg_database, _drop_pg_database, migrated
 from tests.helpers import settings_env
 from tests.integration.ledger_appender import ORIGIN, SEED_B64
 
@@ -320,4 +321,35 @@ def test_sqlite_file_lock_excludes_a_second_contender(tmp_path: Path) -> None:
     finally:
         first.release()
         second.release()
+        engine.dispose()
+
+
+def test_an_operator_signs_everyone_out(stack: Stack, tmp_path: Path) -> None:
+    """`custody sessions end-all [--kind]`: the browser sessions a JWT key rotation leaves standing
+    (they live in the database) end at once; the kind filter keeps the other kind's."""
+    from custody.db import session_scope
+    from custody.models import WebSession
+    from custody.services import websessions
+
+    settings = stack.settings(database_url=migrated(f"sqlite:///{tmp_path / 'sessions.db'}"))
+    engine = create_db_engine(settings.db_url)
+    try:
+        with session_scope(engine) as s:
+            for kind in ("staff", "staff", "resident"):
+                websessions.start(session=s, kind=kind, subject_id=str(uuid.uuid4()), ttl_s=3600)
+
+        def kinds() -> list[str]:
+            with session_scope(engine) as s:
+                return sorted(row.kind for row in s.exec(select(WebSession)).all())
+
+        env = settings_env(settings)
+        staff = _cli("sessions", "end-all", "--kind", "staff", env=env)
+        assert staff.returncode == 0 and "ended 2 staff session(s)" in staff.stdout, staff.stderr
+        assert kinds() == ["resident"]
+        everyone = _cli("sessions", "end-all", env=env)
+        assert everyone.returncode == 0 and "ended 1 staff and resident" in everyone.stdout, everyone.stderr
+        assert kinds() == []
+        wrong = _cli("sessions", "end-all", "--kind", "owners", env=env)
+        assert wrong.returncode == 2 and "--kind must be" in wrong.stderr + wrong.stdout
+    finally:
         engine.dispose()

@@ -37,7 +37,7 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Pat
     (base / "secrets").mkdir()
     for name, value in KEYS.items():
         (base / "secrets" / name).write_text(value + "\n")
-    s3_port = free_port()
+    s3_port = free_port(grpc_pair=True)  # SeaweedFS takes port+10000 for gRPC, so below 55000
     master, volume, filer = (free_port(grpc_pair=True) for _ in range(3))
     env = {
         **os.environ,
