@@ -526,7 +526,7 @@ class Deployment:
             # PostgreSQL of its own, TLS only, password authentication.
             self.pg = TlsPostgres(self.ca.server("postgres"), password=self.pg_password).start()
             self._create_database()
-        with timings.phase("custody migrate (as the schema's owner), grants to the application role"):
+        with timings.phase("custody migrate --app-role (as the schema's owner)"):
             out = self.custody(
                 "migrate", "--app-role", self.db_app, env={"CUSTODY_DATABASE_URL": self.owner_url}
             )
@@ -660,6 +660,7 @@ def rehearse(args: argparse.Namespace) -> int:
         )  # fmt: skip
         checks.extend(_check_story(dep, story, users["auditor"]))
         checks.append(_check_report_signature(dep, story))
+        (root / "custody-report-story-1.pdf").write_bytes(story.report)  # kept with --keep
         killed: list[str] = []
 
         leaders: list[str | None] = [dep.leader()]
