@@ -640,7 +640,8 @@ def rehearse(args: argparse.Namespace) -> int:
         dep.start(timings)
         users = {}
         with timings.phase("operator creates staff accounts (custody users create)"):
-            for role in ("investigator", "auditor"):
+            people = {"investigator": ("Dana Reyes", "Detective"), "auditor": ("Lee Park", "Records Auditor")}
+            for role, (full_name, title) in people.items():
                 name, password = f"{role}-{uuid.uuid4().hex[:4]}", uuid.uuid4().hex
                 dep.custody(
                     "users",
@@ -649,6 +650,10 @@ def rehearse(args: argparse.Namespace) -> int:
                     role,
                     "--agency",
                     "MPD",
+                    "--name",
+                    full_name,
+                    "--title",
+                    title,
                     "--password-stdin",
                     name,
                     stdin=password + "\n",
