@@ -392,11 +392,11 @@ class Deployment:
             "proxy": free_port(),
             "tsa": free_port(),
         }
-        self.api_ports = [free_port() for _ in range(replicas)]
+        self.api_ports = [0] * replicas  # each picked just before its replica starts (_start_bound)
         self.apis: list[Child] = []
         self.workers: list[Child] = []
         self.n_workers = workers
-        self.worker_metrics = [free_port() for _ in range(workers)]
+        self.worker_metrics = [0] * workers  # likewise for each worker's metrics port
         tag = uuid.uuid4().hex[:10]
         self.db_name = f"custody_{tag}"
         self.db_owner, self.db_app = f"custody_owner_{tag}", f"custody_app_{tag}"
@@ -532,27 +532,14 @@ class Deployment:
             )
             print("    " + out.stdout.strip().replace("\n", "\n    "))
         with timings.phase(f"{len(self.api_ports)} API replicas, {self.n_workers} workers, nginx (TLS)"):
-            for i, port in enumerate(self.api_ports):
-                api = Child(
-                    f"api-{i + 1}",
-                    [sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                    self.logs / f"api-{i + 1}.log", env=self.env, cwd=ROOT, stop_grace_s=10,
-                )  # fmt: skip
-                self.apis.append(api.start())
-                self.children.append(api)
+            # Started one by one, each on a port picked just before it binds, and once more on a
+            # fresh port when another process took that one meanwhile (the servers above pick their
+            # internal ports too): a port race is this machine's, not a failure of custody.
+            for i in range(len(self.api_ports)):
+                self.apis.append(self._start_bound(i, "api"))
             for i in range(self.n_workers):
-                worker = Child(
-                    f"worker-{i + 1}", [sys.executable, "-m", "cli.main", "worker"],
-                    self.logs / f"worker-{i + 1}.log", cwd=ROOT, stop_grace_s=15,
-                    env=self.env | {"CUSTODY_WORKER_METRICS_PORT": str(self.worker_metrics[i])},
-                )  # fmt: skip
-                self.workers.append(worker.start())
-                self.children.append(worker)
+                self.workers.append(self._start_bound(i, "worker"))
             self._start_nginx()
-            for api, port in zip(self.apis, self.api_ports, strict=True):
-                wait_until(api.name, _live(f"http://127.0.0.1:{port}"), timeout_s=60, child=api)
-            for worker in self.workers:
-                wait_until(worker.name, _said(worker, "worker ready"), timeout_s=60, child=worker)
             wait_until(
                 "nginx",
                 lambda: (
@@ -560,6 +547,43 @@ class Deployment:
                 ),
                 timeout_s=20,
             )
+
+    def _child(self, i: int, kind: str) -> Child:
+        if kind == "api":
+            argv = ["serve", "--host", "127.0.0.1", "--port", str(self.api_ports[i])]
+            env, grace = self.env, 10.0
+        else:
+            argv = ["worker"]
+            env, grace = self.env | {"CUSTODY_WORKER_METRICS_PORT": str(self.worker_metrics[i])}, 15.0
+        return Child(
+            f"{kind}-{i + 1}", [sys.executable, "-m", "cli.main", *argv], self.logs / f"{kind}-{i + 1}.log",
+            env=env, cwd=ROOT, stop_grace_s=grace,
+        )  # fmt: skip
+
+    def _start_bound(self, i: int, kind: str, tries: int = 3) -> Child:
+        """Start replica or worker `i` and wait until it serves; on 'address already in use' (its
+        port, or a worker's metrics port, taken since it was picked) pick another and start again."""
+        for attempt in range(tries):
+            if kind == "api":
+                self.api_ports[i] = free_port()
+            else:
+                self.worker_metrics[i] = free_port()
+            child = self._child(i, kind).start()
+            ready = (
+                _live(f"http://127.0.0.1:{self.api_ports[i]}")
+                if kind == "api"
+                else _said(child, "worker ready")
+            )
+            try:
+                wait_until(child.name, ready, timeout_s=60, child=child)
+            except RuntimeError:
+                if "already in use" not in child.tail(30) or attempt == tries - 1:
+                    raise
+                print(f"    {child.name}: its port was taken meanwhile; starting it on another", flush=True)
+                continue
+            self.children.append(child)
+            return child
+        raise AssertionError("unreachable")
 
     def _start_nginx(self) -> None:
         for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
