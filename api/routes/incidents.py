@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import anyio.to_thread
 from fastapi import APIRouter, Header, Request
 from pydantic import ValidationError
 
-from api.schemas import IncidentIn, IncidentOut
-from custody.errors import Unauthenticated, Unprocessable
+from api.routes.cases import start_alert
+from api.schemas import AlertIn, IncidentIn, IncidentOut
+from custody.errors import CustodyError, Unauthenticated, Unprocessable
 from custody.ledger.entries import CustodyEvent, EventType
 from custody.ledger.store import Ledger
+from custody.models import Integration
 from custody.services import incidents as svc
+from custody.settings import Settings
+
+log = logging.getLogger("custody.api")
 
 router = APIRouter(tags=["incidents"])
 
@@ -64,13 +70,14 @@ async def post_incident(
     x_custody_signature: str = Header(default=""),
 ) -> IncidentOut:
     """Open (or find) the agency's case for a CAD incident. The signature is over the raw bytes sent,
-    so the body is read as bytes and parsed only once it is verified. Policy: draft (no alert sent)."""
+    so the body is read as bytes and parsed only once it is verified. CUSTODY_INCIDENT_POLICY: `draft`
+    sends nothing; `send` starts a new case's alert at once (the same CAD number again: its alert)."""
     raw = await request.body()
     engine = request.app.state.engine
     ledger: Ledger = request.app.state.ledger
     integration_id = x_custody_integration.strip()
 
-    def intake() -> IncidentOut:
+    def intake() -> tuple[Integration, IncidentIn, svc.Intake]:
         try:
             integration = svc.verify(
                 engine=engine, integration_id=integration_id, signature_header=x_custody_signature, body=raw
@@ -112,8 +119,23 @@ async def post_incident(
             occurred_at=body.occurred_at,
             description=body.description,
         )
+        return integration, body, result
+
+    integration, body, result = await anyio.to_thread.run_sync(intake)
+    settings: Settings = request.app.state.settings
+    alert_id: str | None = None
+    if settings.incident_policy == "send":
+        if result.created:
+            alert_id, outcome = await _send_alert(request, settings, integration, result.case.id, body)
+        else:
+            alert_id = await anyio.to_thread.run_sync(
+                lambda: svc.first_alert(engine=engine, case_id=result.case.id)
+            )
+            outcome = "accepted: existing case" + (f", alert {alert_id}" if alert_id else " (draft)")
+    else:
         outcome = "accepted: case opened (draft)" if result.created else "accepted: existing case (draft)"
-        _record(
+    await anyio.to_thread.run_sync(
+        lambda: _record(
             ledger,
             f"incident:accepted:{uuid.uuid4()}",
             actor=integration.id,
@@ -122,6 +144,33 @@ async def post_incident(
             cad_number=body.cad_number,
             outcome=outcome,
         )
-        return IncidentOut(case_id=result.case.id, status="draft")
+    )
+    return IncidentOut(case_id=result.case.id, alert_id=alert_id, status="sent" if alert_id else "draft")
 
-    return await anyio.to_thread.run_sync(intake)
+
+async def _send_alert(
+    request: Request, settings: Settings, integration: Integration, case_id: str, body: IncidentIn
+) -> tuple[str | None, str]:
+    """Policy `send`: the new case's alert, through the same service as `POST /cases/{id}/alerts`,
+    with the incident limits (never wider than the program's). An alert the service refuses (say
+    occurred_at is ahead of now, so there is no past window) leaves the case a draft, with the
+    reason in the ledger entry, rather than refusing an incident that was received and recorded."""
+    start, end = svc.alert_window(
+        occurred_at=body.occurred_at, window_s=min(settings.incident_window_s, settings.max_window_s)
+    )
+    try:
+        alert = AlertIn(
+            lat=body.lat,
+            lon=body.lon,
+            radius_m=min(settings.incident_radius_m, settings.max_radius_m),
+            window_start=start,
+            window_end=end,
+            description=f"CAD {body.cad_number}: {body.type}",
+        )
+        result = await start_alert(request, settings, svc.acting_user(integration), case_id, alert)
+    except (CustodyError, ValidationError) as exc:
+        reason = exc.message if isinstance(exc, CustodyError) else str(exc.errors()[0]["msg"])
+        log.warning("incident case %s left a draft: its alert was refused (%s)", case_id, reason)
+        return None, f"accepted: case opened (draft; alert not sent: {reason})"
+    queued = " (queued)" if result.queued else ""
+    return result.incident.id, f"accepted: case opened, alert {result.incident.id} sent{queued}"

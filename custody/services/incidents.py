@@ -5,7 +5,8 @@ secret: `X-Custody-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.
 time bounds a replay to 300 s, and the signatures seen in that window are kept in the database so a
 replay is refused whichever API replica it reaches. An incident opens a case titled from its CAD
 number and type, once per agency: the same CAD number again finds that case. First policy: draft
-only (no alert is sent; an investigator decides).
+(no alert is sent; an investigator decides) unless CUSTODY_INCIDENT_POLICY=send, when a new case
+also starts an alert within the stricter incident limits.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlmodel import Session, col, delete, select
 
 from custody.db import session_scope
 from custody.errors import Unauthenticated, Unprocessable
-from custody.models import Agency, Case, IncidentSignature, Integration
+from custody.models import Agency, Case, Incident, IncidentSignature, Integration, Role, User
 from custody.timeutil import utcnow
 
 #: How far a signature's time may be from ours, and how long a seen signature is remembered.
@@ -149,3 +150,31 @@ def record_incident(
         if found is None:
             raise
         return Intake(found, False)
+
+
+def acting_user(integration: Integration) -> User:
+    """The integration as the alert service's user (not stored): the agency's investigator role,
+    its id as the creator of the alert and the actor of its ledger entries, its name as shown."""
+    return User(
+        id=integration.id,
+        username=f"integration-{integration.id[:8]}",
+        password_hash="!",  # noqa: S106 (no hash matches "!": never a login)
+        role=Role.investigator,
+        agency=integration.agency,
+        full_name=integration.name,
+    )
+
+
+def alert_window(
+    occurred_at: datetime, window_s: int, now: datetime | None = None
+) -> tuple[datetime, datetime]:
+    """The footage window around `occurred_at`, cut at now (footage is only asked for past times)."""
+    half = timedelta(seconds=window_s / 2)
+    return occurred_at - half, min(occurred_at + half, now or utcnow())
+
+
+def first_alert(*, engine: Engine, case_id: str) -> str | None:
+    """The case's first alert, if any: what the same CAD number sent again answers with."""
+    with session_scope(engine) as session:
+        stmt = select(Incident.id).where(Incident.case_id == case_id).order_by(col(Incident.created_at))
+        return session.exec(stmt).first()

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -33,13 +34,13 @@ def _integration(api: TestClient, agency: str = "MPD") -> tuple[str, str]:
     return integration.id, secret
 
 
-def _body(cad_number: str) -> bytes:
+def _body(cad_number: str, occurred_at: str = "2026-11-28T09:15:00-05:00") -> bytes:
     incident = {
         "cad_number": cad_number,
         "type": "robbery",
         "lat": 38.8977,
         "lon": -77.0365,
-        "occurred_at": "2026-11-28T09:15:00-05:00",
+        "occurred_at": occurred_at,
         "description": "Two suspects on foot, northbound.",
     }
     return json.dumps(incident).encode()
@@ -120,6 +121,38 @@ def test_bad_stale_and_unknown_signatures_are_401(api: TestClient) -> None:
     unknown = api.post("/incidents", content=body, headers=_headers(str(uuid.uuid4()), secret, body))
     assert unknown.status_code == 401 and unknown.json()["error"]["code"] == "unknown_integration"
     assert _last_entry(api)["type"] == "incident_received"
+
+
+def test_send_policy_starts_the_alert_once(settings: Settings) -> None:
+    from api.app import create_app
+
+    send = settings.model_copy(
+        update={"incident_policy": "send", "task_queue": f"intake-{uuid.uuid4().hex[:8]}"}
+    )
+    with TestClient(create_app(send)) as api:
+        iid, secret = _integration(api)
+        occurred = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+        body = _body(f"CAD-{uuid.uuid4().hex[:8]}", occurred.isoformat())
+        resp = api.post("/incidents", content=body, headers=_headers(iid, secret, body))
+        assert resp.status_code == 202, resp.text
+        assert resp.json()["status"] == "sent" and resp.json()["alert_id"]
+        case_id = resp.json()["case_id"]
+        [alert] = api.get(f"/cases/{case_id}/alerts", headers=staff_headers(api, "investigator")).json()
+        assert alert["id"] == resp.json()["alert_id"]
+        assert (
+            alert["radius_m"] == 150 and alert["created_by"] == iid and alert["created_by_name"] == "MPD CAD"
+        )
+        start, end = (datetime.fromisoformat(alert[k]) for k in ("window_start", "window_end"))
+        assert (start, end) == (occurred - timedelta(seconds=900), occurred + timedelta(seconds=900))
+
+        # The same CAD number again: the same case and alert, no second alert.
+        again = api.post(
+            "/incidents", content=body, headers=_headers(iid, secret, body, int(time.time()) + 1)
+        )
+        assert again.json() == resp.json()
+        assert (
+            len(api.get(f"/cases/{case_id}/alerts", headers=staff_headers(api, "investigator")).json()) == 1
+        )
 
 
 def test_cli_prints_id_and_secret_once(stack: Stack, tmp_path: Path) -> None:
