@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, field_serializer, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    field_serializer,
+    model_validator,
+)
 
 from custody.services.registry import EMAIL_PATTERN, PHONE_PATTERN, PULL_URL_PATTERN
 from custody.timeutil import rfc3339
@@ -201,6 +210,26 @@ class CaseOut(Out):
     agency: str
     created_by: str
     created_at: datetime
+    cad_number: str | None = Field(default=None, description="The CAD incident it was opened from, if any")
+
+
+class IncidentIn(StrictIn):
+    """An incident from a crime center's CAD/RTCC system (`POST /incidents`)."""
+
+    cad_number: str = Field(min_length=1, max_length=64, pattern=LINE, description="The CAD incident number")
+    type: str = Field(min_length=1, max_length=100, pattern=LINE, description="e.g. 'robbery'")
+    lat: Latitude
+    lon: Longitude
+    occurred_at: Annotated[AwareDatetime, AfterValidator(plausible_time)] = Field(
+        description="RFC 3339 with an offset"
+    )
+    description: str = Field(default="", max_length=4000, pattern=TEXT)
+
+
+class IncidentOut(BaseModel):
+    case_id: str
+    alert_id: str | None = None
+    status: Literal["draft", "sent"]
 
 
 class ShareIn(StrictIn):

@@ -23,6 +23,10 @@ users_app = typer.Typer(help="Staff users.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 sessions_app = typer.Typer(help="Web console and residents' browser sessions.", no_args_is_help=True)
 app.add_typer(sessions_app, name="sessions")
+integrations_app = typer.Typer(
+    help="CAD/RTCC systems that post incidents (POST /incidents).", no_args_is_help=True
+)
+app.add_typer(integrations_app, name="integrations")
 app.add_typer(ledger_app, name="ledger")
 
 console = Console(soft_wrap=True)
@@ -267,6 +271,34 @@ def sessions_end_all(
     with session_scope(engine) as session:
         ended = end_every(session=session, kind=kind)
     console.print(f"ended {ended} {kind or 'staff and resident'} session(s); everyone signs in again")
+
+
+@integrations_app.command("create")
+def integrations_create(
+    name: Annotated[str, typer.Argument(help="What the system is, e.g. 'MPD CAD'")],
+    agency: Annotated[str, typer.Option("--agency", help="The agency whose cases its incidents open")],
+) -> None:
+    """Create an integration and print its id and secret. The secret is shown this once: give it to
+    the CAD system's operator over a safe channel (it signs each POST /incidents)."""
+    from custody.db import create_db_engine, prepare_schema, session_scope
+    from custody.services.incidents import create_integration
+    from custody.services.users import ensure_agencies
+    from custody.settings import load_settings
+
+    try:
+        settings = load_settings()
+        engine = create_db_engine(settings.db_url)
+        prepare_schema(engine, settings)
+        with session_scope(engine) as session:
+            ensure_agencies(session=session)
+            integration, secret = create_integration(session=session, name=name, agency=agency)
+    except CustodyError as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    # Plain print, not the rich console: nothing wraps or styles the secret, and it goes to stdout only.
+    print(f"id: {integration.id}")
+    print(f"secret: {secret}")
+    err.print("Store the secret now: it is not shown again.")
 
 
 def main() -> None:

@@ -192,6 +192,7 @@ TERMINAL_STATUSES = frozenset(
 
 class Case(SQLModel, table=True):
     __tablename__ = "cases"
+    __table_args__ = (sa.Index("ux_cases_agency_cad_number", "agency", "cad_number", unique=True),)
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     title: str = Field(max_length=200)
@@ -199,6 +200,9 @@ class Case(SQLModel, table=True):
     agency: str = Field(foreign_key="agencies.code", max_length=32, index=True)
     created_by: str = Field(max_length=36)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    #: The crime center's incident number when the case was opened by `POST /incidents`: unique per
+    #: agency, so the same CAD incident sent again finds this case instead of opening a second one.
+    cad_number: str | None = Field(default=None, max_length=64)
 
     @property
     def reference(self) -> str:
@@ -411,3 +415,33 @@ class WebSession(SQLModel, table=True):
     csrf: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     expires_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class Integration(SQLModel, table=True):
+    """A CAD/RTCC system allowed to post incidents for one agency (`custody integrations create`).
+
+    The secret is stored as issued, not hashed: verifying an HMAC needs the key itself, and the
+    project has no key-management service to encrypt it under (a key beside the database would add
+    nothing). Whoever can read this table can sign incidents for the agency; the table is only ever
+    read to verify a signature and the secret is never logged or put in a ledger entry."""
+
+    __tablename__ = "integrations"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    name: str = Field(max_length=200)
+    agency: str = Field(foreign_key="agencies.code", max_length=32, index=True)
+    secret: str = Field(max_length=128)
+    disabled: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class IncidentSignature(SQLModel, table=True):
+    """A signature already accepted (or refused after a valid HMAC) within the 300 s window. In the
+    database, so a request replayed against another API replica is refused there too; rows older
+    than the window are deleted as new ones arrive."""
+
+    __tablename__ = "incident_signatures"
+
+    signature: str = Field(primary_key=True, max_length=64)
+    integration_id: str = Field(max_length=36)
+    seen_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)

@@ -316,6 +316,16 @@ class Settings(BaseSettings):
         60, ge=1, description="Heartbeat timeout of long activities: how soon a dead worker's work is retried"
     )
 
+    # --- incidents from a crime center's CAD/RTCC system (POST /incidents) -----------------------
+    # draft: an incident opens (or finds) its case and nothing is sent; an investigator decides.
+    # send: a new incident's case also starts an alert at once, within the stricter limits below
+    # (never wider than max_radius_m / max_window_s): the sender is a machine, not an investigator.
+    incident_policy: Literal["draft", "send"] = Field("draft", description="draft | send")
+    incident_radius_m: float = Field(150, gt=0, description="Radius of an alert started by an incident")
+    incident_window_s: int = Field(
+        1800, gt=0, description="Footage window of an incident's alert, centred on occurred_at"
+    )
+
     # --- web console and residents ----------------------------------------------------------------
     session_ttl_s: int = Field(28800, ge=60, description="Lifetime of a web console or resident session")
     cookie_secure: bool | None = Field(

@@ -46,6 +46,7 @@ class EventType(StrEnum):
     share_revoked = "share_revoked"
     checkpoint_signed = "checkpoint_signed"
     ledger_key_changed = "ledger_key_changed"  # a new checkpoint signing key took over (key rotation)
+    incident_received = "incident_received"  # POST /incidents, accepted or refused (facts say which)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from custody.models import (
     Evidence,
     FootageRequest,
     Incident,
+    Integration,
     RequestEvent,
     RequestStatus,
     User,
@@ -157,8 +158,9 @@ def list_alerts(*, session: Session, case: Case) -> list[AlertSummary]:
     created; a camera already asked by an earlier alert of the case is not asked twice)."""
     asked = sa.select(sa.func.count()).where(col(FootageRequest.incident_id) == col(Incident.id))
     rows = session.execute(
-        sa.select(Incident, User, asked.scalar_subquery())
+        sa.select(Incident, User, col(Integration.name), asked.scalar_subquery())
         .join(User, col(User.id) == col(Incident.created_by), isouter=True)
+        .join(Integration, col(Integration.id) == col(Incident.created_by), isouter=True)  # CAD intake
         .where(col(Incident.case_id) == case.id)
         .order_by(col(Incident.created_at).desc(), col(Incident.id))
     ).all()
@@ -173,10 +175,10 @@ def list_alerts(*, session: Session, case: Case) -> list[AlertSummary]:
             description=inc.description,
             created_at=inc.created_at,
             created_by=inc.created_by,
-            created_by_name=user.display_name if user is not None else inc.created_by,
+            created_by_name=user.display_name if user is not None else integration or inc.created_by,
             cameras_asked=int(count),
         )
-        for inc, user, count in rows
+        for inc, user, integration, count in rows
     ]
 
 
