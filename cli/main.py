@@ -5,16 +5,21 @@ Exit codes: 0 success, 1 failure the message explains, 2 bad usage.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from cli.ledger import app as ledger_app
 from custody.errors import CustodyError
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 app = typer.Typer(
     help="custody: chain of custody for video evidence from private cameras.", no_args_is_help=True
@@ -31,6 +36,23 @@ app.add_typer(ledger_app, name="ledger")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def _database() -> Iterator[Session]:
+    """A session on CUSTODY_DATABASE_URL for an operator's command, once the schema is known to be
+    this code's (outside dev mode `custody migrate` first; the refusal says so)."""
+    from custody.db import create_db_engine, prepare_schema, session_scope
+    from custody.settings import load_settings
+
+    settings = load_settings()
+    engine = create_db_engine(settings.db_url)
+    try:
+        prepare_schema(engine, settings)
+        with session_scope(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 @app.command()
@@ -202,19 +224,14 @@ def users_create(
     ] = False,
 ) -> None:
     """Create a staff user. Asks for the password (twice) unless --password-stdin is given."""
-    from custody.db import create_db_engine, prepare_schema, session_scope
     from custody.services.users import create_user, ensure_agencies
-    from custody.settings import load_settings
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        settings = load_settings()
-        engine = create_db_engine(settings.db_url)
-        prepare_schema(engine, settings)
-        with session_scope(engine) as session:
+        with _database() as session:
             ensure_agencies(session=session)
             user = create_user(
                 session=session,
@@ -236,14 +253,9 @@ def users_list() -> None:
     """List staff users."""
     from sqlmodel import select
 
-    from custody.db import create_db_engine, prepare_schema, session_scope
     from custody.models import User
-    from custody.settings import load_settings
 
-    settings = load_settings()
-    engine = create_db_engine(settings.db_url)
-    prepare_schema(engine, settings)
-    with session_scope(engine) as session:
+    with _database() as session:
         for user in session.exec(select(User).order_by(User.username)).all():
             console.print(
                 f"{user.username}\t{user.role}\t{user.agency}\t{'active' if user.active else 'disabled'}"
@@ -258,17 +270,12 @@ def sessions_end_all(
 ) -> None:
     """Sign everyone out of the web console and residents' pages at once (their sessions live in the
     database: rotating CUSTODY_JWT_KEY ends API tokens, not these)."""
-    from custody.db import create_db_engine, prepare_schema, session_scope
     from custody.services.websessions import end_every
-    from custody.settings import load_settings
 
     if kind not in (None, "staff", "resident"):
         err.print("--kind must be 'staff' or 'resident'")
         raise typer.Exit(2)
-    settings = load_settings()
-    engine = create_db_engine(settings.db_url)
-    prepare_schema(engine, settings)
-    with session_scope(engine) as session:
+    with _database() as session:
         ended = end_every(session=session, kind=kind)
     console.print(f"ended {ended} {kind or 'staff and resident'} session(s); everyone signs in again")
 
@@ -280,16 +287,11 @@ def integrations_create(
 ) -> None:
     """Create an integration and print its id and secret. The secret is shown this once: give it to
     the CAD system's operator over a safe channel (it signs each POST /incidents)."""
-    from custody.db import create_db_engine, prepare_schema, session_scope
     from custody.services.incidents import create_integration
     from custody.services.users import ensure_agencies
-    from custody.settings import load_settings
 
     try:
-        settings = load_settings()
-        engine = create_db_engine(settings.db_url)
-        prepare_schema(engine, settings)
-        with session_scope(engine) as session:
+        with _database() as session:
             ensure_agencies(session=session)
             integration, secret = create_integration(session=session, name=name, agency=agency)
     except CustodyError as exc:
