@@ -45,6 +45,7 @@ typecheck: $(STAMP)
 debian-tools:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
 	{ test -x /usr/sbin/nginx || command -v nginx >/dev/null 2>&1; } || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian's$$missing for the tests"; \
@@ -52,7 +53,7 @@ debian-tools:
 	fi
 
 test: $(STAMP) debian-tools lint typecheck
-	$(VENV)/bin/pytest -q -ra
+	$(VENV)/bin/pytest -q -ra --durations=25
 
 # Re-record the workflow histories the replay test replays (tests/histories/): after each release that
 # changes workflow code (docs/operations.md, "Changing workflow code"). About a minute.
