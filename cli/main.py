@@ -303,6 +303,41 @@ def integrations_create(
     err.print("Store the secret now: it is not shown again.")
 
 
+@integrations_app.command("list")
+def integrations_list() -> None:
+    """The integrations: id, agency, state, created, name (never the secret)."""
+    from custody.localtime import when
+    from custody.services.incidents import list_integrations
+    from custody.settings import load_settings
+
+    tz = load_settings().tz
+    with _database() as session:
+        rows = list_integrations(session=session)
+        if not rows:
+            err.print("No integrations yet: `custody integrations create NAME --agency A` makes one.")
+        for i in rows:
+            state = "disabled" if i.disabled else "active"
+            print(f"{i.id}  {i.agency:<8} {state:<8} {when(i.created_at, tz)}  {i.name}")
+
+
+@integrations_app.command("disable")
+def integrations_disable(
+    integration_id: Annotated[str, typer.Argument(help="The id `integrations create` printed")],
+) -> None:
+    """Disable an integration: its incidents are refused from now on (401, code `disabled`). For a
+    leaked secret or a retired CAD system; a new integration replaces it."""
+    from custody.services.incidents import disable_integration
+
+    try:
+        with _database() as session:
+            integration = disable_integration(session=session, integration_id=integration_id)
+            name = integration.name
+    except CustodyError as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    print(f"disabled: {integration_id} ({name})")
+
+
 def main() -> None:
     app()
 

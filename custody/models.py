@@ -203,6 +203,14 @@ class Case(SQLModel, table=True):
     #: The crime center's incident number when the case was opened by `POST /incidents`: unique per
     #: agency, so the same CAD incident sent again finds this case instead of opening a second one.
     cad_number: str | None = Field(default=None, max_length=64)
+    #: What the CAD system said of the incident (migration 0010), kept apart from the free-text
+    #: description so the console can offer the investigator the alert it suggests (a draft):
+    #: where, when, what, and which integration sent it.
+    cad_type: str | None = Field(default=None, max_length=100)
+    cad_lat: float | None = None
+    cad_lon: float | None = None
+    cad_occurred_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    cad_integration_id: str | None = Field(default=None, max_length=36)
 
     @property
     def reference(self) -> str:

@@ -63,6 +63,9 @@ def build_bundle(ledger: Ledger, facts: BundleFacts) -> tuple[dict[str, Any], Si
             "title": facts.case.title,
             "agency": facts.case.agency,
             "created_at": rfc3339(facts.case.created_at),
+            # The crime center's incident number, when the case came from its feed (POST /incidents);
+            # the case's `incident_received` entries bind it.
+            "cad_number": facts.case.cad_number,
         },
         "requests": facts.requests,
         "evidence": [

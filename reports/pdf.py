@@ -273,6 +273,11 @@ def render_report(
                 ("Case id", Paragraph(escape(case["id"]), MONO)),
                 ("Agency", f"{facts.agency_name} ({case['agency']})"),
                 ("Case opened", _when_text(case["created_at"], tz)),
+                *(
+                    [("CAD incident", f"{case['cad_number']} (from the crime center's incident feed)")]
+                    if case.get("cad_number")
+                    else []
+                ),
                 ("Report generated", f"{_when_text(bundle['generated_at'], tz)} by {bundle['generated_by']}"),
                 ("Times in this report", f"{tz.key}, with UTC beside each time where evidence is concerned"),
                 ("Evidence files", str(len(evidence))),

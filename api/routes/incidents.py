@@ -155,17 +155,22 @@ async def _send_alert(
     with the incident limits (never wider than the program's). An alert the service refuses (say
     occurred_at is ahead of now, so there is no past window) leaves the case a draft, with the
     reason in the ledger entry, rather than refusing an incident that was received and recorded."""
-    start, end = svc.alert_window(
-        occurred_at=body.occurred_at, window_s=min(settings.incident_window_s, settings.max_window_s)
+    draft = svc.suggested_alert(
+        settings=settings,
+        cad_number=body.cad_number,
+        type=body.type,
+        lat=body.lat,
+        lon=body.lon,
+        occurred_at=body.occurred_at,
     )
     try:
         alert = AlertIn(
-            lat=body.lat,
-            lon=body.lon,
-            radius_m=min(settings.incident_radius_m, settings.max_radius_m),
-            window_start=start,
-            window_end=end,
-            description=f"CAD {body.cad_number}: {body.type}",
+            lat=draft.lat,
+            lon=draft.lon,
+            radius_m=draft.radius_m,
+            window_start=draft.window_start,
+            window_end=draft.window_end,
+            description=draft.description,
         )
         result = await start_alert(request, settings, svc.acting_user(integration), case_id, alert)
     except (CustodyError, ValidationError) as exc:

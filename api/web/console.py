@@ -39,6 +39,7 @@ from custody.errors import CustodyError, Forbidden, Unprocessable
 from custody.ledger.entries import EventType
 from custody.models import Camera, CaseShare, User
 from custody.services import cases as case_svc
+from custody.services import incidents as incident_svc
 from custody.services import registry, websessions
 from custody.services import requests as svc
 from custody.services.users import authenticate, list_agencies
@@ -129,6 +130,7 @@ def _cases_page(
     user, web = staff
     cases = case_svc.list_cases(session=session, user=user, limit=500, offset=0)
     shared_ids = {c.id for c in cases if c.agency != user.agency}
+    drafts = incident_svc.draft_case_ids(session=session, cases=cases)
     return page(
         request,
         "web/cases.html",
@@ -137,6 +139,7 @@ def _cases_page(
         web=web,
         cases=cases,
         shared_ids=shared_ids,
+        drafts=drafts,
         can_write=user.role in WRITERS,
         **extra,
     )
@@ -204,6 +207,18 @@ def _case_page(
         "window_end": localtime.input_value(now, tz),
         "share_expires": localtime.input_value(now + timedelta(days=14), tz),
     }
+    draft = incident_svc.draft_alert(case=case, settings=request.app.state.settings, has_alerts=bool(alerts))
+    if draft is not None:
+        # A CAD incident's case with no alert yet: the form holds the alert the incident suggests,
+        # for the investigator to check and send (CUSTODY_INCIDENT_POLICY=draft).
+        defaults.update(
+            lat=f"{draft.lat:.6f}",
+            lon=f"{draft.lon:.6f}",
+            radius_m=f"{draft.radius_m:g}",
+            window_start=localtime.input_value(draft.window_start, tz),
+            window_end=localtime.input_value(draft.window_end, tz),
+            description=draft.description,
+        )
     return page(
         request,
         "web/case.html",
@@ -228,6 +243,8 @@ def _case_page(
         agencies=[a for a in list_agencies(session=session) if a.code != case.agency],
         max_radius=request.app.state.settings.max_radius_m,
         defaults=defaults,
+        draft=draft,
+        cad_source=incident_svc.integration_name(session=session, integration_id=case.cad_integration_id),
         notice=request.query_params.get("notice"),
         **extra,
     )

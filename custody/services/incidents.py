@@ -22,8 +22,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, delete, select
 
 from custody.db import session_scope
-from custody.errors import Unauthenticated, Unprocessable
+from custody.errors import Conflict, NotFound, Unauthenticated, Unprocessable
 from custody.models import Agency, Case, Incident, IncidentSignature, Integration, Role, User
+from custody.settings import Settings
 from custody.timeutil import utcnow
 
 #: How far a signature's time may be from ours, and how long a seen signature is remembered.
@@ -43,6 +44,24 @@ def create_integration(*, session: Session, name: str, agency: str) -> tuple[Int
     session.add(integration)
     session.flush()
     return integration, secret
+
+
+def list_integrations(*, session: Session) -> list[Integration]:
+    return list(session.exec(select(Integration).order_by(col(Integration.created_at))).all())
+
+
+def disable_integration(*, session: Session, integration_id: str) -> Integration:
+    """Stop an integration's incidents (a leaked secret, a retired CAD system): every replica refuses
+    its next request with `disabled`. There is no enabling again: create a new integration, so a
+    leaked secret can never become valid a second time."""
+    integration = session.get(Integration, integration_id)
+    if integration is None:
+        raise NotFound(f"No integration {integration_id!r}; `custody integrations list` shows them.")
+    if integration.disabled:
+        raise Conflict(f"Integration {integration.name!r} is already disabled.")
+    integration.disabled = True
+    session.add(integration)
+    return integration
 
 
 def _parse_signature(header: str) -> tuple[int, str]:
@@ -141,6 +160,11 @@ def record_incident(
                 agency=integration.agency,
                 created_by=integration.id,
                 cad_number=cad_number,
+                cad_type=type[:100],
+                cad_lat=lat,
+                cad_lon=lon,
+                cad_occurred_at=occurred_at,
+                cad_integration_id=integration.id,
             )
             session.add(case)
         return Intake(case, True)
@@ -171,6 +195,75 @@ def alert_window(
     """The footage window around `occurred_at`, cut at now (footage is only asked for past times)."""
     half = timedelta(seconds=window_s / 2)
     return occurred_at - half, min(occurred_at + half, now or utcnow())
+
+
+@dataclass(frozen=True, slots=True)
+class DraftAlert:
+    """The alert a CAD incident suggests: its place, the incident radius, the window around its time."""
+
+    lat: float
+    lon: float
+    radius_m: float
+    window_start: datetime
+    window_end: datetime
+    description: str
+
+
+def suggested_alert(
+    *,
+    settings: Settings,
+    cad_number: str,
+    type: str,
+    lat: float,
+    lon: float,
+    occurred_at: datetime,
+    now: datetime | None = None,
+) -> DraftAlert:
+    """The incident's alert within the stricter incident limits (never wider than the program's):
+    what policy `send` sends at once, and what the console offers under policy `draft`."""
+    start, end = alert_window(occurred_at, min(settings.incident_window_s, settings.max_window_s), now)
+    return DraftAlert(
+        lat=lat,
+        lon=lon,
+        radius_m=min(settings.incident_radius_m, settings.max_radius_m),
+        window_start=start,
+        window_end=end,
+        description=f"CAD {cad_number}: {type}",
+    )
+
+
+def draft_alert(*, case: Case, settings: Settings, has_alerts: bool) -> DraftAlert | None:
+    """A CAD case's suggested alert while it has none (a draft waiting for an investigator)."""
+    if has_alerts or case.cad_number is None or case.cad_lat is None or case.cad_lon is None:
+        return None
+    if case.cad_occurred_at is None:
+        return None
+    return suggested_alert(
+        settings=settings,
+        cad_number=case.cad_number,
+        type=case.cad_type or "incident",
+        lat=case.cad_lat,
+        lon=case.cad_lon,
+        occurred_at=case.cad_occurred_at,
+    )
+
+
+def draft_case_ids(*, session: Session, cases: list[Case]) -> set[str]:
+    """Which of these cases came from the incident feed and still have no alert: the investigator's
+    drafts to confirm."""
+    cad = [c.id for c in cases if c.cad_number is not None]
+    if not cad:
+        return set()
+    alerted = set(session.exec(select(Incident.case_id).where(col(Incident.case_id).in_(cad))).all())
+    return set(cad) - alerted
+
+
+def integration_name(*, session: Session, integration_id: str | None) -> str | None:
+    """What people call the integration that opened a case (its name, not its id)."""
+    if integration_id is None:
+        return None
+    integration = session.get(Integration, integration_id)
+    return integration.name if integration else None
 
 
 def first_alert(*, engine: Engine, case_id: str) -> str | None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
+import re
 import subprocess
 import sys
 import time
@@ -14,15 +16,19 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
+from pypdf import PdfReader
 
 from custody.db import session_scope
 from custody.ledger.store import Ledger
-from custody.services.incidents import create_integration
+from custody.services.incidents import create_integration, disable_integration
 from custody.settings import Settings
 from tests.conftest import Stack, migrated
-from tests.helpers import settings_env, staff_headers
+from tests.helpers import make_user, settings_env, staff_headers
+from tests.integration.conftest import Site
+from tests.web import bearer, console_session, local_minutes, spot
 
 pytestmark = pytest.mark.stack
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,3 +177,94 @@ def test_cli_prints_id_and_secret_once(stack: Stack, tmp_path: Path) -> None:
     assert len(lines["secret"]) == 64 and done.stdout.count(lines["secret"]) == 1
     assert lines["secret"] not in done.stderr
     assert "not shown again" in done.stderr
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cli.main", "integrations", *args],
+            env=settings_env(settings),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    listed = cli("list")
+    assert listed.returncode == 0 and lines["id"] in listed.stdout and "active" in listed.stdout
+    assert lines["secret"] not in listed.stdout + listed.stderr
+    disabled = cli("disable", lines["id"])
+    assert disabled.returncode == 0 and "disabled" in disabled.stdout, disabled.stderr
+    twice = cli("disable", lines["id"])
+    assert twice.returncode == 1 and "already disabled" in twice.stderr
+    assert "disabled" in cli("list").stdout
+
+
+def test_a_draft_is_confirmed_in_the_console_and_a_disabled_integration_is_refused(web: Site) -> None:
+    """Policy draft: the case waits, marked on the case list, its alert form filled in from the
+    incident (place, the incident radius, the window around its time) for an investigator to send.
+    Disabling the integration (a leaked secret) refuses its next incident with `disabled`."""
+    with session_scope(web.engine) as session:
+        integration, secret = create_integration(session=session, name="RTCC feed", agency="MPD")
+        iid = integration.id
+    user = make_user(web.engine, "investigator")
+    api = bearer(web.url, *user)
+    lat, lon = spot()
+    owner = api.post("/owners", json={"name": "Ada", "email": f"ada-{uuid.uuid4().hex[:8]}@example.org"})
+    api.post(
+        "/cameras",
+        json={"owner_id": owner.json()["id"], "label": "Porch", "lat": lat, "lon": lon, "kind": "registered"},
+    )
+    cad = f"CAD-{uuid.uuid4().hex[:8]}"
+    occurred = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    incident = {
+        "cad_number": cad,
+        "type": "burglary",
+        "lat": lat,
+        "lon": lon,
+        "occurred_at": occurred.isoformat(),
+        "description": "Rear door forced.",
+    }
+    body = json.dumps(incident).encode()
+    posted = httpx.post(f"{web.url}/incidents", content=body, headers=_headers(iid, secret, body))
+    assert posted.status_code == 202 and posted.json()["status"] == "draft", posted.text
+    case_id = posted.json()["case_id"]
+
+    client, csrf = console_session(web.url, *user)
+
+    def listed() -> str:  # the case's title cell on the case list
+        listing = client.get("/console/cases").text
+        cell = listing[listing.index(f"/console/cases/{case_id}") :]
+        return cell[: cell.index("</td>")]
+
+    assert "draft alert to confirm" in listed()
+    page = client.get(f"/console/cases/{case_id}").text
+    assert 'id="cad-draft"' in page and cad in page and "RTCC feed (incident feed)" in page
+    assert "Confirm the draft alert" in page
+    form = {
+        name: re.search(rf'id="{name}" name="{name}"[^>]* value="([^"]*)"', page).group(1)  # type: ignore[union-attr]
+        for name in ("lat", "lon", "radius_m", "window_start", "window_end")
+    }
+    tz = web.settings.tz
+    assert (float(form["lat"]), float(form["lon"])) == (round(lat, 6), round(lon, 6))
+    assert form["radius_m"] == f"{web.settings.incident_radius_m:g}"
+    assert form["window_start"] == local_minutes(occurred - timedelta(seconds=900), tz)
+    assert form["window_end"] == local_minutes(occurred + timedelta(seconds=900), tz)
+    sent = client.post(
+        f"/console/cases/{case_id}/alerts",
+        data={**form, "description": f"CAD {cad}: burglary", "csrf_token": csrf},
+    )
+    assert sent.status_code == 303 and "notice=alert-1" in sent.headers["location"], sent.text
+    assert 'id="cad-draft"' not in client.get(f"/console/cases/{case_id}").text
+    assert "draft alert to confirm" not in listed()
+    [alert] = api.get(f"/cases/{case_id}/alerts").json()
+    assert alert["radius_m"] == web.settings.incident_radius_m and alert["cameras_asked"] == 1
+
+    prosecutor = bearer(web.url, *make_user(web.engine, "prosecutor"))
+    assert prosecutor.get(f"/cases/{case_id}/custody-bundle.json").json()["case"]["cad_number"] == cad
+    pdf = PdfReader(io.BytesIO(prosecutor.get(f"/cases/{case_id}/custody-report.pdf").content))
+    assert f"CAD incident {cad}" in " ".join(pdf.pages[0].extract_text().split())
+
+    with session_scope(web.engine) as session:
+        disable_integration(session=session, integration_id=iid)
+    again = json.dumps({**incident, "cad_number": f"{cad}-2"}).encode()
+    refused = httpx.post(f"{web.url}/incidents", content=again, headers=_headers(iid, secret, again))
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "disabled", refused.text
