@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: script, tiny arguments, words that must appear in what it prints (its figures and anchors)
 BENCHMARKS = [
     ("radius_search.py", "--cameras 2000 --queries 5 --naive 1", ["indexed search", "naive full scan"]),
-    ("ledger.py", "--entries 2000 --appends 40", ["inclusion proof", "anchor"]),
+    ("ledger.py", "--entries 2000 --appends 40 --processes 2 --queries 60", ["inclusion proof", "anchor"]),
     ("console.py", "--requests 20 --evidence 5 --rounds 2", ["case page", "anchor"]),
     ("report.py", "--events 20 --file-mib 1", ["[report]", "[verify]", "anchor"]),
     ("footage.py", "--upload-mib 2 --requests 3", ["[upload]", "[verify]", "[requests]", "anchor"]),
