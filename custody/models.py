@@ -203,6 +203,9 @@ class Case(SQLModel, table=True):
     #: The crime center's incident number when the case was opened by `POST /incidents`: unique per
     #: agency, so the same CAD incident sent again finds this case instead of opening a second one.
     cad_number: str | None = Field(default=None, max_length=64)
+    #: What kind of case (e.g. "homicide"): picks its evidence's retention class
+    #: (CUSTODY_RETENTION_CLASSES); none keeps the default retention.
+    category: str | None = Field(default=None, max_length=64)
 
     @property
     def reference(self) -> str:
@@ -296,6 +299,14 @@ class Evidence(SQLModel, table=True):
     verified_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     attached_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     detail: str = Field(default="", max_length=500)
+    #: The COMPLIANCE retain-until date set on this exact object version (custody/retention.py).
+    retain_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    #: An S3 object-lock legal hold is on this version (placed by a prosecutor or admin).
+    legal_hold: bool = Field(default=False)
+    #: None, then `pending` (past retention, not on hold: awaiting an admin), `approved` (the worker
+    #: deletes the version), and the row's status becomes `disposed` once the bytes are gone.
+    disposition: str | None = Field(default=None, max_length=16)
+    disposition_by: str | None = Field(default=None, max_length=36)
 
 
 class UploadState(StrEnum):
@@ -331,6 +342,8 @@ class Upload(SQLModel, table=True):
     started_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     heartbeat_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     detail: str = Field(default="", max_length=500)
+    #: The retain-until the multipart upload was created with (the object gets it as it completes).
+    retain_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class SentEmail(SQLModel, table=True):

@@ -1,0 +1,62 @@
+"""The pure retention rules (custody/retention.py) and their settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from custody import retention as rules
+from custody.settings import Settings
+
+CLASSES = {"homicide": 27394, "sexual-assault": 18262, "petty": 30}
+T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
+
+
+def test_class_lookup_by_category_else_the_default() -> None:
+    assert rules.retention_days("homicide", classes=CLASSES, default_days=365) == 27394
+    assert rules.retention_days("  Homicide ", classes=CLASSES, default_days=365) == 27394
+    assert rules.retention_days("burglary", classes=CLASSES, default_days=365) == 365
+    assert rules.retention_days(None, classes=CLASSES, default_days=365) == 365
+    assert rules.retention_days("", classes=CLASSES, default_days=365) == 365
+
+
+def test_a_class_shorter_than_the_default_never_lowers_it() -> None:
+    assert rules.retention_days("petty", classes=CLASSES, default_days=365) == 365
+
+
+def test_retain_until_counts_days_and_rounds_up_to_the_second() -> None:
+    assert rules.retain_until(T0, days=365) == T0 + timedelta(days=365)
+    assert rules.retain_until(T0, days=3, day_s=1) == T0 + timedelta(seconds=3)
+    odd = T0 + timedelta(microseconds=250_000)
+    assert rules.retain_until(odd, days=3, day_s=1) == T0 + timedelta(seconds=4), "never shorter"
+
+
+def test_never_shorten() -> None:
+    later = T0 + timedelta(days=10)
+    assert rules.extended(None, T0) == T0
+    assert rules.extended(T0, later) == later
+    assert rules.extended(later, T0) is None, "a shorter class changes nothing"
+    assert rules.extended(later, later) is None
+
+
+def test_disposable_only_past_retention_and_without_a_hold() -> None:
+    assert rules.disposable(retain=T0, legal_hold=False, now=T0 + timedelta(seconds=1))
+    assert not rules.disposable(retain=T0, legal_hold=True, now=T0 + timedelta(days=1))
+    assert not rules.disposable(retain=T0 + timedelta(seconds=1), legal_hold=False, now=T0)
+    assert not rules.disposable(retain=None, legal_hold=False, now=T0)
+
+
+def test_retention_classes_setting_parses_json(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CUSTODY_RETENTION_CLASSES", '{"Homicide": 27394}')
+    assert Settings(home=tmp_path).retention_classes == {"homicide": 27394}
+    monkeypatch.setenv("CUSTODY_RETENTION_CLASSES", '{"homicide": 0}')
+    with pytest.raises(ValueError, match="CUSTODY_RETENTION_CLASSES"):
+        Settings(home=tmp_path)
+
+
+def test_a_short_retention_day_is_refused_in_production(tmp_path: Path) -> None:
+    assert Settings(home=tmp_path, mode="test", retention_day_s=1).retention_day_s == 1
+    with pytest.raises(ValueError, match="CUSTODY_RETENTION_DAY_S"):
+        Settings(home=tmp_path, mode="production", retention_day_s=1)
