@@ -234,14 +234,21 @@ def test_retention_hold_and_disposition_through_the_store(
         s3.remove_object("evidence", obj.object_name, version_id=obj.version_id)
     assert held.value.code == "AccessDenied", held.value
 
-    release = f"/evidence/{evidence_id}/legal-hold/release"
-    assert prosecutor.post(release, json={"reason": "case closed"}).status_code == 200
-    none = prosecutor.post(release, json={"reason": "again"})
+    # An admin releases it from the case page (the same rules as the API); a second release is refused.
+    console, csrf = console_session(site, admin_name, admin_password)
+    case_page = console.get(f"/console/cases/{case_id}")
+    assert "legal hold</span>" in case_page.text and "Release hold" in case_page.text
+    released = console.post(
+        f"/console/evidence/{evidence_id}/legal-hold",
+        data={"csrf_token": csrf, "place": "0", "reason": "case closed"},
+    )
+    assert released.status_code == 303, released.text
+    none = prosecutor.post(f"/evidence/{evidence_id}/legal-hold/release", json={"reason": "again"})
     assert none.status_code == 409 and "No legal hold" in none.json()["error"]["message"]
+    assert not s3.is_object_legal_hold_enabled("evidence", obj.object_name, version_id=obj.version_id)
     assert _round(ret_settings)["marked"] == 1
 
     # The admin approves in the console; the worker deletes the version; the row and the hash stay.
-    console, csrf = console_session(site, admin_name, admin_password)
     listing = console.get("/console/admin/disposition")
     assert listing.status_code == 200 and "gate.mp4" in listing.text, listing.text
     assert re.search(rf'action="/console/admin/disposition/{evidence_id}/approve"', listing.text)
