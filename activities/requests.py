@@ -329,7 +329,7 @@ class RequestActivities:
             camera = session.get(Camera, req.camera_id)
             agency = agency_of(session=session, case_id=req.case_id)
             case_id, window = req.case_id, (req.window_start, req.window_end)
-            until = retention.until_for_case(session=session, settings=self.settings, case_id=case_id)
+            keep = retention.for_case(session=session, settings=self.settings, case_id=case_id)
         if existing:
             return len(existing)
         if camera is None or not camera.pull_url:
@@ -348,7 +348,7 @@ class RequestActivities:
                 limit_bytes=self.settings.max_file_bytes,
                 max_duration_s=self.settings.pull_max_duration_s,
             ) as chunks:
-                stored, content_type = self._stream_to_store(key, chunks, request_id, until)
+                stored, content_type = self._stream_to_store(key, chunks, request_id, keep.until)
         except recorder.RecorderFailure as failure:
             self._note_failed_try(request_id, failure)
             raise ApplicationError(
@@ -368,7 +368,7 @@ class RequestActivities:
                 sha256=stored.sha256,
                 content_type=content_type,
             )
-            ev.retain_until = until
+            ev.retain_until, ev.retention_days = keep.until, keep.days
             session.add(ev)
             retention_entry = retention.retention_set_event(ev, agency)
         self.ledger.record(

@@ -301,6 +301,8 @@ class Evidence(SQLModel, table=True):
     detail: str = Field(default="", max_length=500)
     #: The COMPLIANCE retain-until date set on this exact object version (custody/retention.py).
     retain_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    #: The retention class's days `retain_until` was set with (the longest it has had).
+    retention_days: int | None = Field(default=None)
     #: An S3 object-lock legal hold is on this version (placed by a prosecutor or admin).
     legal_hold: bool = Field(default=False)
     #: None, then `pending` (past retention, not on hold: awaiting an admin), `approved` (the worker
@@ -344,6 +346,7 @@ class Upload(SQLModel, table=True):
     detail: str = Field(default="", max_length=500)
     #: The retain-until the multipart upload was created with (the object gets it as it completes).
     retain_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    retention_days: int | None = Field(default=None)
 
 
 class SentEmail(SQLModel, table=True):

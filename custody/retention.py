@@ -39,6 +39,16 @@ def retain_until(stored_at: datetime, *, days: int, day_s: float = DAY_S) -> dat
     return until
 
 
+def lengthened(
+    current: datetime | None, *, had_days: int | None, days: int, day_s: float, stored_at: datetime
+) -> datetime:
+    """The retain-until under a class of `days` for an object whose retention is `current`, set
+    with a class of `had_days`: the difference added (an unknown past: counted from `stored_at`)."""
+    if current is None or had_days is None:
+        return retain_until(stored_at, days=days, day_s=day_s)
+    return current + timedelta(seconds=max(0, days - had_days) * day_s)
+
+
 def extended(current: datetime | None, proposed: datetime) -> datetime | None:
     """The new retain-until when `proposed` lengthens `current`; None when it would not (never shorten)."""
     if current is not None and proposed <= current:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -197,12 +196,12 @@ async def upload(
             )
         if not declared_matches(declared, found):
             raise UnsupportedMediaType(f"The file was sent as {declared!r} but its content is {found}.")
-        until = await asyncio.to_thread(_retain_until, engine, settings, req.case_id)
-        opened = await asyncio.to_thread(MultipartWriter, store.client, store.bucket, key, found, until)
+        keep = await asyncio.to_thread(_retention, engine, settings, req.case_id)
+        opened = await asyncio.to_thread(MultipartWriter, store.client, store.bucket, key, found, keep.until)
         row = Upload(
             id=evidence_id, request_id=req.id, filename=filename, object_key=key,
             upload_id=opened.upload_id, content_type=found, actor=token_id, state=UploadState.streaming,
-            retain_until=until,
+            retain_until=keep.until, retention_days=keep.days,
         )  # fmt: skip
         try:
             await asyncio.to_thread(uploads.begin, engine=engine, upload=row)
@@ -276,9 +275,9 @@ async def upload(
     return FileOut(file_id=ev.id, sha256=ev.sha256, size=ev.size)
 
 
-def _retain_until(engine: Engine, settings: Settings, case_id: str) -> datetime:
+def _retention(engine: Engine, settings: Settings, case_id: str) -> retention.Retain:
     with session_scope(engine) as session:
-        return retention.until_for_case(session=session, settings=settings, case_id=case_id)
+        return retention.for_case(session=session, settings=settings, case_id=case_id)
 
 
 def _why_aborted(exc: BaseException) -> str:

@@ -40,13 +40,17 @@ def days_for(settings: Settings, category: str | None) -> int:
     )
 
 
-def until_for_case(
-    *, session: Session, settings: Settings, case_id: str, now: datetime | None = None
-) -> datetime:
+@dataclass(frozen=True)
+class Retain:
+    until: datetime
+    days: int  # the class's days it was computed with (an extension adds only the difference)
+
+
+def for_case(*, session: Session, settings: Settings, case_id: str, now: datetime | None = None) -> Retain:
     """The retain-until a file of this case stored now gets (its category's class)."""
     case = session.get(Case, case_id)
     days = days_for(settings, case.category if case is not None else None)
-    return rules.retain_until(now or utcnow(), days=days, day_s=settings.retention_day_s)
+    return Retain(rules.retain_until(now or utcnow(), days=days, day_s=settings.retention_day_s), days)
 
 
 def retention_set_event(ev: Evidence, agency: str, actor: str = "custody") -> tuple[str, CustodyEvent]:
@@ -85,18 +89,24 @@ class Extension:
     version_id: str | None
     previous: datetime | None
     until: datetime
+    days: int
 
 
 def extensions_for(*, session: Session, settings: Settings, case: Case) -> list[Extension]:
-    """Every stored object of the case whose retention the case's (new) category lengthens."""
+    """Every stored object of the case whose retention the case's (new) category lengthens: by the
+    difference between the new class and the longest it had (so the same class again changes
+    nothing, and a shorter one never shortens)."""
     days = days_for(settings, case.category)
     stmt = select(Evidence).where(Evidence.case_id == case.id, Evidence.status != "disposed")
     out: list[Extension] = []
     for ev in session.exec(stmt).all():
-        proposed = rules.retain_until(ev.received_at, days=days, day_s=settings.retention_day_s)
+        proposed = rules.lengthened(
+            ev.retain_until, had_days=ev.retention_days, days=days, day_s=settings.retention_day_s,
+            stored_at=ev.received_at,
+        )  # fmt: skip
         longer = rules.extended(ev.retain_until, proposed)
         if longer is not None:
-            out.append(Extension(ev.id, ev.object_key, ev.version_id, ev.retain_until, longer))
+            out.append(Extension(ev.id, ev.object_key, ev.version_id, ev.retain_until, longer, days))
     return out
 
 
@@ -106,7 +116,7 @@ def extended(
     """Write down one extension the store accepted; returns its `retention_extended` entry."""
     ev = session.get(Evidence, ext.evidence_id)
     assert ev is not None
-    ev.retain_until = ext.until
+    ev.retain_until, ev.retention_days = ext.until, ext.days
     if ev.disposition == "pending":
         ev.disposition = None  # no longer past retention
     session.add(ev)

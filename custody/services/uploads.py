@@ -136,6 +136,7 @@ def record(*, engine: Engine, ledger: Ledger, upload_id: str, version_id: str | 
                 sha256=row.sha256,
                 content_type=row.content_type,
                 retain_until=row.retain_until,
+                retention_days=row.retention_days,
                 status="received" if refusal is None else "rejected",
                 detail="" if refusal is None else (
                     f"arrived after the request was {req.status}; kept under retention, never attached"

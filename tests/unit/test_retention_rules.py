@@ -60,3 +60,17 @@ def test_a_short_retention_day_is_refused_in_production(tmp_path: Path) -> None:
     assert Settings(home=tmp_path, mode="test", retention_day_s=1).retention_day_s == 1
     with pytest.raises(ValueError, match="CUSTODY_RETENTION_DAY_S"):
         Settings(home=tmp_path, mode="production", retention_day_s=1)
+
+
+def test_a_longer_class_adds_only_the_difference() -> None:
+    held = T0 + timedelta(days=365)
+    longer = rules.lengthened(held, had_days=365, days=27394, day_s=rules.DAY_S, stored_at=T0)
+    assert longer == T0 + timedelta(days=27394)
+    same = rules.lengthened(
+        held, had_days=365, days=365, day_s=rules.DAY_S, stored_at=T0 + timedelta(hours=1)
+    )
+    assert rules.extended(held, same) is None, "the same class again changes nothing"
+    shorter = rules.lengthened(held, had_days=365, days=30, day_s=rules.DAY_S, stored_at=T0)
+    assert rules.extended(held, shorter) is None
+    unknown = rules.lengthened(None, had_days=None, days=10, day_s=1, stored_at=T0)
+    assert unknown == T0 + timedelta(seconds=10)

@@ -29,20 +29,24 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('category', Str(length=64), nullable=True))
     with op.batch_alter_table('evidence', schema=None) as batch_op:
         batch_op.add_column(sa.Column('retain_until', When(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('retention_days', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('legal_hold', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column('disposition', Str(length=16), nullable=True))
         batch_op.add_column(sa.Column('disposition_by', Str(length=36), nullable=True))
     with op.batch_alter_table('uploads', schema=None) as batch_op:
         batch_op.add_column(sa.Column('retain_until', When(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('retention_days', sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('uploads', schema=None) as batch_op:
+        batch_op.drop_column('retention_days')
         batch_op.drop_column('retain_until')
     with op.batch_alter_table('evidence', schema=None) as batch_op:
         batch_op.drop_column('disposition_by')
         batch_op.drop_column('disposition')
         batch_op.drop_column('legal_hold')
+        batch_op.drop_column('retention_days')
         batch_op.drop_column('retain_until')
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.drop_column('category')
