@@ -39,7 +39,7 @@ from custody.ledger.store import Ledger
 from custody.models import Evidence
 from custody.services import retention
 from custody.settings import Settings
-from storage.evidence import delete_version
+from storage.evidence import delete_version, extend_retention
 
 log = logging.getLogger("custody.disposition")
 WORKFLOW_NAME = "DispositionWorkflow"
@@ -50,6 +50,7 @@ class DispositionResult:
     disposed: int = 0  # approved versions deleted, each with its `evidence_disposed` entry
     refused: int = 0  # approved, but the store refused (retention extended or a hold meanwhile)
     marked: int = 0  # newly past retention and not on hold: awaiting an administrator
+    extended: int = 0  # past the retention they were stored with, but their class is now longer
 
 
 class DispositionActivities:
@@ -85,7 +86,16 @@ def disposition_round(settings: Settings, engine: Engine, ledger: Ledger, s3: Mi
             result.disposed += 1
             log.info("evidence %s disposed of after its retention", evidence_id)
     with write_scope(engine) as session:
-        result.marked = retention.mark_due(session=session)
+        result.marked, longer = retention.due(session=session, settings=settings)
+    for ext in longer:  # past the retention it was stored with, but its class is now longer
+        extend_retention(
+            s3, bucket=settings.s3_bucket, key=ext.object_key, version_id=ext.version_id, until=ext.until
+        )
+        with write_scope(engine) as session:
+            category = retention.category_of(session=session, evidence_id=ext.evidence_id)
+            entry = retention.extended(session=session, ext=ext, actor="custody-worker", category=category)
+        ledger.append([entry])
+        result.extended += 1
     return result
 
 

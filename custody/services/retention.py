@@ -15,7 +15,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from custody import retention as rules
@@ -134,7 +133,8 @@ def extended(
             request_id=ev.request_id,
             evidence_id=ev.id,
             sha256=ev.sha256,
-            detail=f"the case's category is now {category or 'none'}: retention extended, never shortened",
+            detail=f"the case's retention class ({category or 'default'}) is longer: retention extended, "
+            "never shortened",
             facts=facts,
         ),
     )
@@ -188,22 +188,43 @@ def hold_changed(
 # --- disposition ---------------------------------------------------------------------------------
 
 
-def mark_due(*, session: Session, now: datetime | None = None) -> int:
-    """Evidence past its retain-until, not on hold and not yet proposed becomes `pending` (an admin
-    approves each in the console). Returns how many."""
+def due(
+    *, session: Session, settings: Settings, now: datetime | None = None, limit: int = 500
+) -> tuple[int, list[Extension]]:
+    """Evidence past its retain-until, not on hold and not yet proposed: each becomes `pending` (an
+    admin approves it in the console), unless its case's class is now longer than the one it was
+    stored with (a category changed while it was arriving, or a class lengthened in the settings):
+    those are returned, to be extended instead. Nothing is proposed before its class allows.
+    Returns how many became pending, and the extensions."""
     now = now or utcnow()
     stmt = (
-        sa.update(Evidence)
+        select(Evidence, Case)
+        .join(Case, col(Case.id) == col(Evidence.case_id))
         .where(
             col(Evidence.retain_until) <= now,
             col(Evidence.legal_hold).is_(False),
             col(Evidence.disposition).is_(None),
             col(Evidence.status) != "disposed",
         )
-        .values(disposition="pending")
+        .order_by(col(Evidence.retain_until))
+        .limit(limit)
     )
-    result = session.execute(stmt)
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    longer: list[Extension] = []
+    marked = 0
+    for ev, case in session.exec(stmt).all():
+        days = days_for(settings, case.category)
+        proposed = rules.lengthened(
+            ev.retain_until, had_days=ev.retention_days, days=days, day_s=settings.retention_day_s,
+            stored_at=ev.received_at,
+        )  # fmt: skip
+        until = rules.extended(ev.retain_until, proposed)
+        if until is not None:
+            longer.append(Extension(ev.id, ev.object_key, ev.version_id, ev.retain_until, until, days))
+            continue
+        ev.disposition = "pending"
+        session.add(ev)
+        marked += 1
+    return marked, longer
 
 
 def pending(*, session: Session, limit: int = 200) -> list[Evidence]:
@@ -261,3 +282,9 @@ def disposed(*, session: Session, evidence_id: str) -> tuple[str, CustodyEvent] 
             facts={"retain_until": stamp(ev.retain_until)} if ev.retain_until else None,
         ),
     )
+
+
+def category_of(*, session: Session, evidence_id: str) -> str | None:
+    ev = session.get(Evidence, evidence_id)
+    case = session.get(Case, ev.case_id) if ev is not None else None
+    return case.category if case is not None else None

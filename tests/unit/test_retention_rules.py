@@ -74,3 +74,40 @@ def test_a_longer_class_adds_only_the_difference() -> None:
     assert rules.extended(held, shorter) is None
     unknown = rules.lengthened(None, had_days=None, days=10, day_s=1, stored_at=T0)
     assert unknown == T0 + timedelta(seconds=10)
+
+
+def test_due_proposes_only_past_the_current_class_and_never_a_held_file(tmp_path: Path) -> None:
+    """The disposition round's selection (custody/services/retention.py) on a throwaway database: a
+    file past its retention is proposed, one on hold is not, and one whose case's class grew since it
+    was stored (a category changed while it was arriving) is extended instead of proposed."""
+    import sqlalchemy as sa
+    from sqlmodel import Session, SQLModel
+
+    from custody.models import Case, Evidence
+    from custody.services import retention
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    SQLModel.metadata.create_all(engine)
+    settings = Settings(home=tmp_path, mode="test", retention_day_s=1, evidence_retention_days=2,
+                        retention_classes={"homicide": 10})  # fmt: skip
+    past = datetime.now(UTC) - timedelta(seconds=5)
+    with Session(engine) as session:
+        plain = Case(title="a", agency="MPD", created_by="u")
+        grown = Case(title="b", agency="MPD", created_by="u", category="homicide")
+        session.add_all([plain, grown])
+        session.flush()
+
+        def file(case: Case, **kw: object) -> Evidence:
+            return Evidence(request_id="r", case_id=case.id, camera_id="c", filename="f", object_key="k",
+                            size=1, sha256="0" * 64, content_type="video/mp4", retain_until=past,
+                            retention_days=2, **kw)  # fmt: skip
+
+        due, held, late = file(plain), file(plain, legal_hold=True), file(grown)
+        session.add_all([due, held, late])
+        session.flush()
+        marked, longer = retention.due(session=session, settings=settings)
+        assert marked == 1 and due.disposition == "pending"
+        assert held.disposition is None and late.disposition is None
+        assert [(x.evidence_id, x.until, x.days) for x in longer] == [
+            (late.id, past + timedelta(seconds=8), 10)
+        ]
