@@ -97,12 +97,12 @@ def test_due_proposes_only_past_the_current_class_and_never_a_held_file(tmp_path
         session.add_all([plain, grown])
         session.flush()
 
-        def file(case: Case, **kw: object) -> Evidence:
+        def file(case: Case, hold: bool = False) -> Evidence:
             return Evidence(request_id="r", case_id=case.id, camera_id="c", filename="f", object_key="k",
                             size=1, sha256="0" * 64, content_type="video/mp4", retain_until=past,
-                            retention_days=2, **kw)  # fmt: skip
+                            retention_days=2, legal_hold=hold)  # fmt: skip
 
-        due, held, late = file(plain), file(plain, legal_hold=True), file(grown)
+        due, held, late = file(plain), file(plain, hold=True), file(grown)
         session.add_all([due, held, late])
         session.flush()
         marked, longer = retention.due(session=session, settings=settings)
