@@ -43,7 +43,7 @@ from custody.models import Camera, CaseShare, User
 from custody.services import cases as case_svc
 from custody.services import registry, websessions
 from custody.services import requests as svc
-from custody.services.retention import HOLD_ROLES
+from custody.services.retention import HOLD_ROLES, days_for
 from custody.services.users import authenticate, list_agencies
 from custody.timeutil import rfc3339
 
@@ -225,6 +225,8 @@ def _case_page(
         ),
         evidence=evidence,
         can_hold=access.share is None and user.role in HOLD_ROLES,
+        categories=sorted(request.app.state.settings.retention_classes),
+        retention_days=days_for(request.app.state.settings, case.category),
         can_write=can_write,
         shares=shares,
         share_users=share_users,
@@ -418,6 +420,20 @@ async def cancel_request(
 
 
 # --- evidence and reports -----------------------------------------------------------------------
+
+
+@router.post("/console/cases/{case_id}/category")
+async def set_category(case_id: str, request: Request, staff: StaffSession) -> Response:
+    """The case's category (its retention class), as PATCH /cases/{id} sets it."""
+    user, web = staff
+    form = await checked_form(request, web)
+    _writer(user, "change a case's category")
+    state = request.app.state
+    await asyncio.to_thread(
+        retention_routes.change_category, state.engine, state.ledger, state.store, state.settings, user,
+        case_id, form.get("category", "")[:64] or None,
+    )  # fmt: skip
+    return redirect(f"/console/cases/{case_id}?notice=category")
 
 
 @router.post("/console/evidence/{evidence_id}/legal-hold")

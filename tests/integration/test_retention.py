@@ -194,7 +194,10 @@ def test_retention_hold_and_disposition_through_the_store(
     assert datetime.fromisoformat(extended) > datetime.fromisoformat(ev["retain_until"])
     again = s3.get_object_retention("evidence", obj.object_name, version_id=obj.version_id)
     assert again is not None and again.retain_until_date == datetime.fromisoformat(extended)
-    assert investigator.patch(f"/cases/{case_id}", json={"category": None}).status_code == 200
+    console, csrf = console_session(site, admin_name, admin_password)  # the case page's form, as admin
+    cleared = console.post(f"/console/cases/{case_id}/category", data={"csrf_token": csrf, "category": ""})
+    assert cleared.status_code == 303, cleared.text
+    assert investigator.get(f"/cases/{case_id}").json()["category"] is None
     assert investigator.get(f"/evidence/{evidence_id}").json()["retain_until"] == extended
 
     # Legal hold: prosecutor or admin only, with a reason; twice is a conflict.
@@ -235,7 +238,6 @@ def test_retention_hold_and_disposition_through_the_store(
     assert held.value.code == "AccessDenied", held.value
 
     # An admin releases it from the case page (the same rules as the API); a second release is refused.
-    console, csrf = console_session(site, admin_name, admin_password)
     case_page = console.get(f"/console/cases/{case_id}")
     assert "legal hold</span>" in case_page.text and "Release hold" in case_page.text
     released = console.post(
