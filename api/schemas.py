@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from custody.retention import CATEGORY_PATTERN
 from custody.services.registry import EMAIL_PATTERN, PHONE_PATTERN, PULL_URL_PATTERN
 from custody.timeutil import rfc3339
 
@@ -202,14 +203,19 @@ class CaseIn(StrictIn):
     title: str = Field(min_length=1, max_length=200, pattern=LINE)
     description: str = Field(default="", max_length=10_000, pattern=TEXT)
     category: str | None = Field(
-        default=None, max_length=64, pattern=LINE, description="Picks the retention class, e.g. 'homicide'"
+        default=None,
+        max_length=64,
+        pattern=CATEGORY_PATTERN,
+        description="Picks the retention class, e.g. 'homicide' (CUSTODY_RETENTION_CLASSES; any case)",
     )
 
 
 class CaseCategoryIn(StrictIn):
     """A case's new category: its evidence's retention is extended to the class's (never shortened)."""
 
-    category: str | None = Field(max_length=64, pattern=LINE)
+    category: str | None = Field(
+        max_length=64, pattern=CATEGORY_PATTERN, description="e.g. 'homicide'; null: none (the default class)"
+    )
 
 
 class HoldIn(StrictIn):

@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 DAY_S = 86400
+#: A case category: a short word or a few (ASCII letters, digits, space, '-', '_'), as the API's
+#: schema states it; compared in lower case.
+CATEGORY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _-]{0,63}$"
 
 
 def normalise_category(category: str | None) -> str | None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
+import urllib3
 from fastapi import APIRouter, Depends, Request
+from minio.error import S3Error
 from sqlalchemy.engine import Engine
 
 from api.deps import SettingsDep, StaffWriter, require_json, require_roles
@@ -49,9 +51,16 @@ def change_category(
         todo = retention.extensions_for(session=session, settings=settings, case=case)
         out = CaseOut.model_validate(case)
     for ext in todo:
-        extend_retention(
-            store.client, bucket=store.bucket, key=ext.object_key, version_id=ext.version_id, until=ext.until
-        )
+        try:
+            extend_retention(
+                store.client,
+                bucket=store.bucket,
+                key=ext.object_key,
+                version_id=ext.version_id,
+                until=ext.until,
+            )
+        except (S3Error, urllib3.exceptions.HTTPError, OSError) as exc:  # 503 when the store is down
+            raise store.explain(exc) from exc
         with write_scope(engine) as session:
             entry = retention.extended(session=session, ext=ext, actor=user.id, category=value)
         ledger.append([entry])
@@ -85,9 +94,12 @@ def change_hold(
         case_svc.get_case_for_write(session=session, user=user, case_id=ev.case_id)
         retention.hold_refusal(ev, place=place)
         # The store first, inside the row's transaction: the row says "held" only once the store holds.
-        set_legal_hold(
-            store.client, bucket=store.bucket, key=ev.object_key, version_id=ev.version_id, on=place
-        )
+        try:
+            set_legal_hold(
+                store.client, bucket=store.bucket, key=ev.object_key, version_id=ev.version_id, on=place
+            )
+        except (S3Error, urllib3.exceptions.HTTPError, OSError) as exc:  # 503 when the store is down
+            raise store.explain(exc) from exc
         entry = retention.hold_changed(session=session, ev=ev, user=user, reason=why, placed=place)
         out = HoldOut(id=ev.id, legal_hold=ev.legal_hold, retain_until=ev.retain_until)
     ledger.append([entry])

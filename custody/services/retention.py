@@ -11,6 +11,7 @@ evidence row stays (status `disposed`): the ledger keeps the hash for ever.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -72,9 +73,7 @@ def retention_set_event(ev: Evidence, agency: str, actor: str = "custody") -> tu
 
 def check_category(category: str | None) -> str | None:
     value = rules.normalise_category(category)
-    if value is not None and (
-        len(value) > CATEGORY_MAX or not value.replace("-", "").replace("_", "").replace(" ", "").isalnum()
-    ):
+    if value is not None and not re.fullmatch(rules.CATEGORY_PATTERN, value):
         raise Unprocessable(
             f"A case category is a short word or two (letters, digits, '-', '_'; at most {CATEGORY_MAX})."
         )
