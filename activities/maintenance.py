@@ -22,7 +22,7 @@ from minio import Minio
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
-from activities import relay
+from activities import disposition, relay
 from custody.db import session_scope
 from custody.ledger.store import Ledger
 from custody.models import UploadState
@@ -86,7 +86,14 @@ async def run_maintenance(
 ) -> None:
     """Relay queued alerts and sweep uploads now and every interval until `stop`. A round that fails
     (a dependency down) is logged and tried again next round: bounded by the interval, never fatal."""
+    scheduled = False
     while not stop.is_set():
+        if not scheduled:  # disposition's Temporal schedule (activities/disposition.py)
+            try:
+                await disposition.ensure_schedule(client, settings)
+                scheduled = True
+            except Exception as exc:
+                log.warning("disposition schedule: %s: %s", type(exc).__name__, exc)
         try:
             await relay.relay_pending(client, settings, engine)
         except Exception as exc:  # the workflow service or the database is down: next round

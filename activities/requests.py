@@ -40,7 +40,7 @@ from custody.models import (
     new_id,
 )
 from custody.services import requests as svc
-from custody.services import uploads
+from custody.services import retention, uploads
 from custody.services.cases import agency_of
 from custody.settings import Settings
 from custody.timeutil import utcnow
@@ -329,6 +329,7 @@ class RequestActivities:
             camera = session.get(Camera, req.camera_id)
             agency = agency_of(session=session, case_id=req.case_id)
             case_id, window = req.case_id, (req.window_start, req.window_end)
+            keep = retention.for_case(session=session, settings=self.settings, case_id=case_id)
         if existing:
             return len(existing)
         if camera is None or not camera.pull_url:
@@ -347,7 +348,7 @@ class RequestActivities:
                 limit_bytes=self.settings.max_file_bytes,
                 max_duration_s=self.settings.pull_max_duration_s,
             ) as chunks:
-                stored, content_type = self._stream_to_store(key, chunks, request_id)
+                stored, content_type = self._stream_to_store(key, chunks, request_id, keep.until)
         except recorder.RecorderFailure as failure:
             self._note_failed_try(request_id, failure)
             raise ApplicationError(
@@ -356,7 +357,7 @@ class RequestActivities:
         filename = f"integrated-{camera.id[:8]}.video"
         with session_scope(self.engine) as session:
             req = svc.load_request(session=session, request_id=request_id)
-            svc.add_evidence(
+            ev = svc.add_evidence(
                 session=session,
                 req=req,
                 evidence_id=evidence_id,
@@ -367,6 +368,9 @@ class RequestActivities:
                 sha256=stored.sha256,
                 content_type=content_type,
             )
+            ev.retain_until, ev.retention_days = keep.until, keep.days
+            session.add(ev)
+            retention_entry = retention.retention_set_event(ev, agency)
         self.ledger.record(
             CustodyEvent(
                 EventType.file_received,
@@ -383,6 +387,7 @@ class RequestActivities:
             ),
             idempotency_key=f"{evidence_id}:received",
         )
+        self.ledger.append([retention_entry])
         return 1
 
     def _note_failed_try(self, request_id: str, failure: recorder.RecorderFailure) -> None:
@@ -402,7 +407,7 @@ class RequestActivities:
             )
 
     def _stream_to_store(
-        self, key: str, chunks: Iterator[bytes], request_id: str
+        self, key: str, chunks: Iterator[bytes], request_id: str, retain_until: datetime
     ) -> tuple[StoredObject, str]:
         """Stream bytes into a new evidence object; abort (nothing stored) on any failure, and when
         the request was cancelled meanwhile (a cancelled request keeps no bytes)."""
@@ -415,7 +420,7 @@ class RequestActivities:
                     head += chunk
                     if len(head) < SNIFF_BYTES:
                         continue
-                    writer, content_type = self._open_writer(key, head)
+                    writer, content_type = self._open_writer(key, head, retain_until)
                     chunk, head = head, b""
                 part = writer.add(chunk)
                 if part is not None:
@@ -426,7 +431,7 @@ class RequestActivities:
             if writer is None:
                 if not head:
                     raise recorder.EMPTY
-                writer, content_type = self._open_writer(key, head)
+                writer, content_type = self._open_writer(key, head, retain_until)
                 writer.add(head)
             rest = writer.take_rest()
             if rest is not None:
@@ -444,11 +449,11 @@ class RequestActivities:
                 writer.abort()
             raise
 
-    def _open_writer(self, key: str, head: bytes) -> tuple[MultipartWriter, str]:
+    def _open_writer(self, key: str, head: bytes, retain_until: datetime) -> tuple[MultipartWriter, str]:
         sniffed = sniff_video(head[:SNIFF_BYTES])
         if sniffed is None:
             raise recorder.NOT_A_VIDEO
-        return MultipartWriter(self.s3, self.settings.s3_bucket, key, sniffed), sniffed
+        return MultipartWriter(self.s3, self.settings.s3_bucket, key, sniffed, retain_until), sniffed
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,9 @@ EXTRA: dict[tuple[str, str], set[int]] = {
     ("POST", "/cases/{case_id}/shares/{share_id}/revoke"): {409},
     ("POST", "/cameras/{camera_id}/approve"): {409},
     ("GET", "/evidence/{evidence_id}/download"): {409},
+    ("PATCH", "/cases/{case_id}"): {503},  # the store did not answer: the category stays as it was
+    ("POST", "/evidence/{evidence_id}/legal-hold"): {409, 503},
+    ("POST", "/evidence/{evidence_id}/legal-hold/release"): {409, 503},
     ("GET", "/consent/{token}"): {403, 404, 410},
     ("POST", "/consent/{token}/decision"): {403, 404, 409, 410, 503},
     ("PUT", "/consent/{token}/files/{filename}"): {400, 403, 404, 409, 410, 413, 415, 422},

@@ -211,6 +211,9 @@ class Case(SQLModel, table=True):
     cad_lon: float | None = None
     cad_occurred_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     cad_integration_id: str | None = Field(default=None, max_length=36)
+    #: What kind of case (e.g. "homicide"): picks its evidence's retention class
+    #: (CUSTODY_RETENTION_CLASSES); none keeps the default retention.
+    category: str | None = Field(default=None, max_length=64)
 
     @property
     def reference(self) -> str:
@@ -304,6 +307,16 @@ class Evidence(SQLModel, table=True):
     verified_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     attached_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     detail: str = Field(default="", max_length=500)
+    #: The COMPLIANCE retain-until date set on this exact object version (custody/retention.py).
+    retain_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    #: The retention class's days `retain_until` was set with (the longest it has had).
+    retention_days: int | None = Field(default=None)
+    #: An S3 object-lock legal hold is on this version (placed by a prosecutor or admin).
+    legal_hold: bool = Field(default=False)
+    #: None, then `pending` (past retention, not on hold: awaiting an admin), `approved` (the worker
+    #: deletes the version), and the row's status becomes `disposed` once the bytes are gone.
+    disposition: str | None = Field(default=None, max_length=16)
+    disposition_by: str | None = Field(default=None, max_length=36)
 
 
 class UploadState(StrEnum):
@@ -339,6 +352,9 @@ class Upload(SQLModel, table=True):
     started_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     heartbeat_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     detail: str = Field(default="", max_length=500)
+    #: The retain-until the multipart upload was created with (the object gets it as it completes).
+    retain_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    retention_days: int | None = Field(default=None)
 
 
 class SentEmail(SQLModel, table=True):

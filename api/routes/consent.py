@@ -23,7 +23,7 @@ from api import temporal
 from api.deps import SettingsDep, get_engine, require_json
 from api.schemas import DecisionIn, FileOut
 from custody import localtime, logs
-from custody.db import write_scope
+from custody.db import session_scope, write_scope
 from custody.errors import (
     BadRequest,
     Conflict,
@@ -54,7 +54,8 @@ from custody.models import (
     new_id,
 )
 from custody.services import requests as svc
-from custody.services import uploads
+from custody.services import retention, uploads
+from custody.settings import Settings
 from custody.timeutil import rfc3339
 from storage.evidence import EvidenceStore, MultipartWriter, object_key
 from workflows.requests import ActorInput, DecisionInput
@@ -195,10 +196,12 @@ async def upload(
             )
         if not declared_matches(declared, found):
             raise UnsupportedMediaType(f"The file was sent as {declared!r} but its content is {found}.")
-        opened = await asyncio.to_thread(MultipartWriter, store.client, store.bucket, key, found)
+        keep = await asyncio.to_thread(_retention, engine, settings, req.case_id)
+        opened = await asyncio.to_thread(MultipartWriter, store.client, store.bucket, key, found, keep.until)
         row = Upload(
             id=evidence_id, request_id=req.id, filename=filename, object_key=key,
             upload_id=opened.upload_id, content_type=found, actor=token_id, state=UploadState.streaming,
+            retain_until=keep.until, retention_days=keep.days,
         )  # fmt: skip
         try:
             await asyncio.to_thread(uploads.begin, engine=engine, upload=row)
@@ -270,6 +273,11 @@ async def upload(
         raise store.explain(exc) from exc
     ev = await _record(request, evidence_id, stored.version_id)
     return FileOut(file_id=ev.id, sha256=ev.sha256, size=ev.size)
+
+
+def _retention(engine: Engine, settings: Settings, case_id: str) -> retention.Retain:
+    with session_scope(engine) as session:
+        return retention.for_case(session=session, settings=settings, case_id=case_id)
 
 
 def _why_aborted(exc: BaseException) -> str:

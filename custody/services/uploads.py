@@ -35,6 +35,7 @@ from custody.models import (
     Upload,
     UploadState,
 )
+from custody.services import retention
 from custody.services.cases import agency_of
 from custody.services.requests import load_request
 from custody.timeutil import utcnow
@@ -134,6 +135,8 @@ def record(*, engine: Engine, ledger: Ledger, upload_id: str, version_id: str | 
                 size=row.size,
                 sha256=row.sha256,
                 content_type=row.content_type,
+                retain_until=row.retain_until,
+                retention_days=row.retention_days,
                 status="received" if refusal is None else "rejected",
                 detail="" if refusal is None else (
                     f"arrived after the request was {req.status}; kept under retention, never attached"
@@ -161,6 +164,8 @@ def record(*, engine: Engine, ledger: Ledger, upload_id: str, version_id: str | 
             ),
         )
     ]
+    if ev.retain_until is not None:
+        events.append(retention.retention_set_event(ev, agency))
     if ev.status == "rejected":
         events.append(_rejected_event(ev, agency))
     ledger.append(events)
