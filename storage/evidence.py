@@ -43,14 +43,36 @@ class MultipartWriter:
     """Feeds bytes into one multipart upload. Not thread-safe: one producer, parts uploaded by
     whoever calls `upload_part` (the API runs that in a worker thread)."""
 
-    def __init__(self, client: Minio, bucket: str, key: str, content_type: str) -> None:
+    def __init__(
+        self, client: Minio, bucket: str, key: str, content_type: str, *, upload_id: str | None = None
+    ) -> None:
         self.client, self.bucket, self.key = client, bucket, key
-        self.upload_id = client._create_multipart_upload(bucket, key, {"Content-Type": content_type})
+        if upload_id is None:
+            upload_id = client._create_multipart_upload(bucket, key, {"Content-Type": content_type})
+        self.upload_id = upload_id
         self.hasher = hashlib.sha256()
         self.size = 0
         self._buffer = bytearray()
         self._parts: list[Part] = []
         self._next_part = 1
+
+    @classmethod
+    def resume(
+        cls, client: Minio, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]
+    ) -> MultipartWriter:
+        """A writer for a multipart upload opened earlier (a resumed upload), its parts so far known."""
+        writer = cls(client, bucket, key, "", upload_id=upload_id)
+        writer._parts = [Part(n, etag) for n, etag in parts]
+        writer._next_part = max((n for n, _ in parts), default=0) + 1
+        return writer
+
+    @property
+    def part_count(self) -> int:
+        return len(self._parts)
+
+    def parts(self) -> list[tuple[int, str]]:
+        """(part number, ETag) of every part uploaded so far."""
+        return [(p.part_number, p.etag) for p in self._parts]
 
     def add(self, chunk: bytes) -> bytes | None:
         """Take bytes; return a full part to upload when one is ready."""
