@@ -223,8 +223,18 @@ def live(*, session: Session, request_id: str, stale_s: float) -> list[Upload]:
 
 def stale(*, session: Session, before: datetime, limit: int = 100) -> list[Upload]:
     """Uploads not heard from since `before`: their API died or lost the database (the sweeper's work)."""
-    # A resumable upload between connections is quiet, not dead: stale only once it expired.
-    resumable = select(TusUpload.id).where(col(TusUpload.expires_at) > utcnow())
+    # A resumable upload between connections is quiet, not dead: stale only once it expired, or its
+    # request stopped taking files (cancelled, expired, Done pressed): then it keeps no bytes.
+    resumable = (
+        select(TusUpload.id)
+        .join(Upload, col(Upload.id) == col(TusUpload.id))
+        .join(FootageRequest, col(FootageRequest.id) == col(Upload.request_id))
+        .where(
+            col(TusUpload.expires_at) > utcnow(),
+            col(FootageRequest.status) == str(RequestStatus.consented),
+            col(FootageRequest.files_complete).is_(False),
+        )
+    )
     stmt = (
         select(Upload)
         .where(col(Upload.state).in_([str(s) for s in LIVE_UPLOAD_STATES]), col(Upload.heartbeat_at) < before)

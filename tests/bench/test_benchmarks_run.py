@@ -21,6 +21,7 @@ BENCHMARKS = [
     ("console.py", "--requests 20 --evidence 5 --rounds 2", ["case page", "anchor"]),
     ("report.py", "--events 20 --file-mib 1", ["[report]", "[verify]", "anchor"]),
     ("footage.py", "--upload-mib 2 --requests 3", ["[upload]", "[verify]", "[requests]", "anchor"]),
+    ("tus.py", "--mib 2 --rounds 1", ["[tus]", "anchor"]),
     (
         "load.py",
         "--uploads 2 --upload-mib 2 --rate 20 --seconds 2 --clients 2,4 --ceiling-seconds 1",

@@ -16,20 +16,27 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import Browser, Route, expect
+from sqlmodel import Session
 
 from custody.db import create_db_engine
 from custody.ledger.store import _entries
+from custody.services import uploads
 from custody.settings import Settings
+from custody.timeutil import utcnow
 from devstack.procs import free_port
 from storage.evidence import PART_SIZE, hash_object, open_multiparts, stored_version
 from storage.s3 import make_client
 from tests.conftest import Stack
 from tests.flow import link_in, live_server, messages_to, running_worker, video_bytes, wait_for
 from tests.helpers import make_user
+from tests.integration.conftest import needs_chromium
+from tests.web import PHONE
 
 TUS = {"Tus-Resumable": "1.0.0"}
 BIG = 200 * 1000 * 1000
@@ -208,7 +215,51 @@ def test_refused_before_the_object_exists(site: Site) -> None:
     gone = _create(site.a, token, len(data), filename="later.mp4")
     url = site.a + gone.headers["Location"]
     assert _patch(url, 0, data[:6_000]).status_code == 204
+    with Session(create_db_engine(site.settings.db_url)) as session:  # quiet, not dead: not swept
+        later = uploads.stale(session=session, before=utcnow() + timedelta(hours=1))
+        assert url.rsplit("/", 1)[1] not in {u.id for u in later}
     assert httpx.delete(url, headers=TUS).status_code == 204
     assert httpx.head(url, headers=TUS).status_code == 410
     key = _object_key(site, url.rsplit("/", 1)[1], "uploads")
     assert not [m for m in open_multiparts(s3, bucket=bucket) if m.key == key]
+
+
+@needs_chromium
+def test_the_consent_page_resumes_after_a_reload(
+    site: Site, db_url: str, chromium: Browser, tmp_path: Path
+) -> None:
+    """tus-js-client on the real page: its second 32 MiB PATCH never gets through, the owner reloads,
+    the page names the interrupted file, and choosing it again continues from the server's offset
+    (one creation only). The page is the same on both databases: run on SQLite only."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the page's behaviour does not depend on the database")
+    _, _, token = _consented(site, 2)
+    clip = tmp_path / "porch 22-10.mp4"
+    clip.write_bytes(video_bytes(4096) + os.urandom(40 * 2**20))
+    page = chromium.new_page(viewport=PHONE)
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.method) if "/uploads" in r.url else None)
+    patches = 0
+
+    def second_patch_fails(route: Route) -> None:
+        nonlocal patches
+        if route.request.method == "PATCH":
+            patches += 1
+            if patches > 1:
+                route.abort()
+                return
+        route.continue_()
+
+    page.route("**/uploads**", second_patch_fails)
+    page.goto(f"{site.a}/consent/{token}")
+    page.locator("#files").set_input_files(str(clip))
+    stuck = f"{100 * 32 * 2**20 // clip.stat().st_size}% sent"  # 32 MiB of 40, then no further
+    expect(page.get_by_text(stuck, exact=True)).to_be_visible(timeout=30_000)
+    page.unroute("**/uploads**")
+    page.reload()
+    expect(page.get_by_text(f"{stuck} before the page was closed")).to_be_visible(timeout=10_000)
+    page.locator("#files").set_input_files(str(clip))
+    expect(page.get_by_text("Received. Fingerprint")).to_be_visible(timeout=30_000)
+    assert page.locator("progress").evaluate("p => p.value") == 100
+    assert seen.count("POST") == 1, f"resumed, not started again: {seen}"
+    page.close()
