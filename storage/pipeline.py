@@ -344,12 +344,15 @@ async def apump(
             await asyncio.to_thread(p.ship, last, hashed=True)
         return None
     except BaseException:
-        # The part uploading in its thread finishes either way; wait for it, so that whoever aborts
-        # or keeps a checkpoint next knows what S3 holds. If it failed, the pipeline's hash and
-        # parts are no longer a checkpoint (`broken`).
+        # A resumable upload waits for the part uploading in its thread, so that its checkpoint
+        # says what S3 holds; if that part failed, hash and parts are no checkpoint (`broken`).
         if pending is not None:
-            try:
-                await asyncio.shield(pending)
-            except BaseException:
+            if at_end:  # the caller aborts the whole upload: no need to wait for the part
+                pending.cancel()
                 p.broken = True
+            else:
+                try:
+                    await asyncio.shield(pending)
+                except BaseException:
+                    p.broken = True
         raise

@@ -252,7 +252,8 @@ def test_the_consent_page_resumes_after_a_reload(
 
     page.route("**/uploads**", second_patch_fails)
     page.goto(f"{site.a}/consent/{token}")
-    page.locator("#files").set_input_files(str(clip))
+    with page.expect_response(lambda r: r.request.method == "PATCH" and r.status == 204, timeout=30_000):
+        page.locator("#files").set_input_files(str(clip))  # the first 32 MiB are custody's now
     stuck = f"{100 * 32 * 2**20 // clip.stat().st_size}% sent"  # 32 MiB of 40, then no further
     expect(page.get_by_text(stuck, exact=True)).to_be_visible(timeout=30_000)
     page.unroute("**/uploads**")
