@@ -31,7 +31,13 @@ from typing import Protocol
 
 from minio import Minio
 
-from custody.errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from custody.errors import (
+    BadRequest,
+    ConfigurationError,
+    PayloadTooLarge,
+    Unprocessable,
+    UnsupportedMediaType,
+)
 from custody.media import ACCEPTED_TYPES, SNIFF_BYTES, declared_matches, sniff_video
 from storage.evidence import PART_SIZE, MultipartWriter, StoredObject
 
@@ -58,10 +64,30 @@ class _Sha256Ctx(ctypes.Structure):
     ]
 
 
-_libcrypto = ctypes.CDLL(ctypes.util.find_library("crypto") or "libcrypto.so.3")
-_libcrypto.SHA256_Init.argtypes = [ctypes.POINTER(_Sha256Ctx)]
-_libcrypto.SHA256_Update.argtypes = [ctypes.POINTER(_Sha256Ctx), ctypes.c_char_p, ctypes.c_size_t]
-_libcrypto.SHA256_Final.argtypes = [ctypes.c_char_p, ctypes.POINTER(_Sha256Ctx)]
+def _load_libcrypto() -> ctypes.CDLL:
+    """OpenSSL's libcrypto (the one Python's ssl and hashlib use), loaded on first use, so a build
+    without it fails only the resumable uploads, and says why."""
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("crypto") or "libcrypto.so.3")
+        lib.SHA256_Init.argtypes = [ctypes.POINTER(_Sha256Ctx)]
+        lib.SHA256_Update.argtypes = [ctypes.POINTER(_Sha256Ctx), ctypes.c_char_p, ctypes.c_size_t]
+        lib.SHA256_Final.argtypes = [ctypes.c_char_p, ctypes.POINTER(_Sha256Ctx)]
+    except (OSError, AttributeError) as exc:
+        raise ConfigurationError(
+            f"Resumable uploads need OpenSSL's libcrypto with SHA256_Init/Update/Final ({exc})."
+        ) from exc
+    return lib
+
+
+_lib: list[ctypes.CDLL] = []
+
+
+def _libcrypto() -> ctypes.CDLL:
+    if not _lib:
+        _lib.append(_load_libcrypto())
+    return _lib[0]
+
+
 STATE_BYTES = ctypes.sizeof(_Sha256Ctx)
 
 
@@ -82,10 +108,10 @@ class ResumableSha256:
                 raise ValueError(f"a SHA-256 state is {STATE_BYTES} bytes, not {len(state)}")
             ctypes.memmove(ctypes.byref(self._ctx), state, STATE_BYTES)
         else:
-            _libcrypto.SHA256_Init(ctypes.byref(self._ctx))
+            _libcrypto().SHA256_Init(ctypes.byref(self._ctx))
 
     def update(self, data: bytes, /) -> None:
-        _libcrypto.SHA256_Update(ctypes.byref(self._ctx), bytes(data), len(data))
+        _libcrypto().SHA256_Update(ctypes.byref(self._ctx), bytes(data), len(data))
 
     def state(self) -> bytes:
         return ctypes.string_at(ctypes.byref(self._ctx), STATE_BYTES)
@@ -93,7 +119,7 @@ class ResumableSha256:
     def hexdigest(self) -> str:
         ctx = _Sha256Ctx.from_buffer_copy(self.state())  # finalising a copy keeps this one going
         out = ctypes.create_string_buffer(32)
-        _libcrypto.SHA256_Final(out, ctypes.byref(ctx))
+        _libcrypto().SHA256_Final(out, ctypes.byref(ctx))
         return out.raw.hex()
 
 

@@ -54,8 +54,14 @@ def _tus_headers(**more: str) -> dict[str, str]:
     return {**TUS_HEADERS, **more}
 
 
-def _check_version(request: Request) -> None:
-    got = request.headers.get("tus-resumable")
+#: Every tus request but OPTIONS names the protocol version it speaks.
+TusResumable = Annotated[
+    str | None,
+    Header(description="The tus version the client speaks: 1.0.0", json_schema_extra={"enum": [TUS_VERSION]}),
+]
+
+
+def _check_version(got: str | None) -> None:
     if got != TUS_VERSION:
         raise CustodyError(
             f"Send Tus-Resumable: {TUS_VERSION} (this server speaks tus {TUS_VERSION} only).",
@@ -85,8 +91,7 @@ def parse_metadata(raw: str | None) -> dict[str, str]:
 
 
 @router.options("/consent/{token}/uploads", status_code=204, response_class=Response)
-@router.options("/consent/{token}/uploads/{upload_id}", status_code=204, response_class=Response)
-async def tus_options(settings: SettingsDep) -> Response:
+async def tus_options(token: str, settings: SettingsDep) -> Response:
     """What this tus server speaks: version 1.0.0, creation and termination, the size limit."""
     return Response(
         status_code=204,
@@ -105,19 +110,18 @@ async def tus_create(
     request: Request,
     engine: EngineDep,
     settings: SettingsDep,
-    upload_length: Annotated[int | None, Header()] = None,
+    upload_length: Annotated[int, Header(ge=0, description="The file's size in bytes")],
     upload_metadata: Annotated[str | None, Header()] = None,
+    tus_resumable: TusResumable = None,
 ) -> Response:
     """Start a resumable upload of one file (`Upload-Length`, `Upload-Metadata` with `filename`,
     optional `filetype` and `sha256`). Too big: 413 now; nothing is stored until the last byte."""
-    _check_version(request)
     req, token_id, _, _ = await asyncio.to_thread(_open, engine, token)
+    _check_version(tus_resumable)
     logs.bind(request_id=req.id, case_id=req.case_id)
     refusal = uploads.takes_files(req)
     if refusal is not None:
         raise Conflict(refusal)
-    if upload_length is None or upload_length < 0:
-        raise BadRequest("Send Upload-Length: the file's size in bytes.", code="upload_length_required")
     if upload_length == 0:
         raise BadRequest("The file is empty; choose the video file again.", code="empty_file")
     limit = settings.max_file_bytes
@@ -158,11 +162,11 @@ async def tus_create(
 
 @router.head("/consent/{token}/uploads/{upload_id}", response_class=Response)
 async def tus_head(
-    token: str, upload_id: str, request: Request, engine: EngineDep, settings: SettingsDep
+    token: str, upload_id: str, engine: EngineDep, tus_resumable: TusResumable = None
 ) -> Response:
     """Where the upload stands: `Upload-Offset` is the last byte custody holds; resume from there."""
-    _check_version(request)
     req, _, _, _ = await asyncio.to_thread(_open, engine, token)
+    _check_version(tus_resumable)
     at = await asyncio.to_thread(svc.status, engine=engine, request_id=req.id, upload_id=upload_id)
     offset = at.length if at.state == UploadState.recorded else at.offset
     return Response(
@@ -178,16 +182,16 @@ async def tus_patch(
     request: Request,
     engine: EngineDep,
     settings: SettingsDep,
-    upload_offset: Annotated[int | None, Header()] = None,
+    upload_offset: Annotated[int, Header(ge=0, description="Where these bytes start in the file")],
+    tus_resumable: TusResumable = None,
 ) -> Response:
-    """Append bytes at `Upload-Offset` (409 if custody holds another offset). The last byte makes
+    """Append the body's bytes (`Content-Type: application/offset+octet-stream`) at `Upload-Offset`
+    (409 if custody holds another offset). The last byte makes
     the file evidence (the same `file_received` entry as the PUT) or refuses it, nothing kept."""
-    _check_version(request)
+    req, _, _, _ = await asyncio.to_thread(_open, engine, token)
+    _check_version(tus_resumable)
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/offset+octet-stream":
         raise UnsupportedMediaType("Send the bytes as application/offset+octet-stream.")
-    if upload_offset is None or upload_offset < 0:
-        raise BadRequest("Send Upload-Offset: where these bytes start.", code="upload_offset_required")
-    req, _, _, _ = await asyncio.to_thread(_open, engine, token)
     logs.bind(request_id=req.id, case_id=req.case_id)
     store: EvidenceStore = request.app.state.store
     lease, lease_s = new_id(), _lease_s(settings)
@@ -274,11 +278,11 @@ async def _end(engine: Engine, pipe: Pipeline, upload_id: str, exc: BaseExceptio
 
 @router.delete("/consent/{token}/uploads/{upload_id}", status_code=204, response_class=Response)
 async def tus_terminate(
-    token: str, upload_id: str, request: Request, engine: EngineDep, settings: SettingsDep
+    token: str, upload_id: str, request: Request, engine: EngineDep, tus_resumable: TusResumable = None
 ) -> Response:
     """Withdraw an unfinished upload: its multipart upload is aborted, nothing is kept."""
-    _check_version(request)
     req, _, _, _ = await asyncio.to_thread(_open, engine, token)
+    _check_version(tus_resumable)
     at = await asyncio.to_thread(svc.for_termination, engine=engine, request_id=req.id, upload_id=upload_id)
     store: EvidenceStore = request.app.state.store
     if at.s3_upload_id:
