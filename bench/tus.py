@@ -9,6 +9,8 @@ same API (uvicorn subprocess), SeaweedFS and database, in the same run.
 Each is run `--rounds` times, alternating, best kept; the ratio is PUT time / tus time (1.0: as fast).
 
     .venv/bin/python bench/tus.py [--mib 200] [--rounds 2]
+
+(`bench/footage.py --tus-mib N` runs the same on its own stack: the tiny run in tests/bench.)
 """
 
 from __future__ import annotations
