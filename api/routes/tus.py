@@ -168,7 +168,7 @@ async def tus_head(
     req, _, _, _ = await asyncio.to_thread(_open, engine, token)
     _check_version(tus_resumable)
     at = await asyncio.to_thread(svc.status, engine=engine, request_id=req.id, upload_id=upload_id)
-    offset = at.length if at.state == UploadState.recorded else at.offset
+    offset = at.length if at.state in (UploadState.recorded, UploadState.completing) else at.offset
     return Response(
         status_code=200,
         headers=_tus_headers(**{"Upload-Offset": str(offset), "Upload-Length": str(at.length)}),
