@@ -23,10 +23,10 @@ from temporalio.exceptions import ApplicationError
 from activities.email import EmailInput, SmtpConfig, build_message, send_message
 from custody import localtime, recorder
 from custody.db import session_scope
+from custody.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from custody.ledger.entries import CustodyEvent, EventType, file_facts
 from custody.ledger.store import Ledger
 from custody.mail import MailAuthError, MailTlsError
-from custody.media import SNIFF_BYTES, sniff_video
 from custody.models import (
     TERMINAL_STATUSES,
     Agency,
@@ -44,7 +44,8 @@ from custody.services import retention, uploads
 from custody.services.cases import agency_of
 from custody.settings import Settings
 from custody.timeutil import utcnow
-from storage.evidence import MultipartWriter, StoredObject, hash_object, object_key
+from storage.evidence import StoredObject, hash_object, object_key
+from storage.pipeline import Pipeline, pump
 
 # --- inputs and outputs -----------------------------------------------------------------------
 
@@ -409,33 +410,18 @@ class RequestActivities:
     def _stream_to_store(
         self, key: str, chunks: Iterator[bytes], request_id: str, retain_until: datetime
     ) -> tuple[StoredObject, str]:
-        """Stream bytes into a new evidence object; abort (nothing stored) on any failure, and when
-        the request was cancelled meanwhile (a cancelled request keeps no bytes)."""
-        head = b""
-        writer: MultipartWriter | None = None
-        content_type = ""
-        try:
-            for chunk in chunks:
-                if writer is None:
-                    head += chunk
-                    if len(head) < SNIFF_BYTES:
-                        continue
-                    writer, content_type = self._open_writer(key, head, retain_until)
-                    chunk, head = head, b""
-                part = writer.add(chunk)
-                if part is not None:
-                    writer.upload_part(part)
-                    activity.heartbeat(writer.size)
-                if writer.size > self.settings.max_file_bytes:
-                    raise recorder.too_large(self.settings.max_file_bytes)
-            if writer is None:
-                if not head:
-                    raise recorder.EMPTY
-                writer, content_type = self._open_writer(key, head, retain_until)
-                writer.add(head)
-            rest = writer.take_rest()
-            if rest is not None:
-                writer.upload_part(rest)
+        """Stream bytes into a new evidence object (storage/pipeline.py, as the owner's uploads do);
+        abort (nothing stored) on any failure, and when the request was cancelled meanwhile (a
+        cancelled request keeps no bytes)."""
+        pipe = Pipeline(
+            self.s3,
+            self.settings.s3_bucket,
+            key,
+            limit=self.settings.max_file_bytes,
+            retain_until=retain_until,
+        )
+
+        def before_complete() -> None:
             with session_scope(self.engine) as session:
                 status = svc.load_request(session=session, request_id=request_id).status
             if status in TERMINAL_STATUSES or activity.is_cancelled():
@@ -443,17 +429,16 @@ class RequestActivities:
                     f"the request ended ({status}) while the footage arrived; nothing was kept",
                     non_retryable=True,
                 )
-            return writer.complete(), content_type
-        except BaseException:
-            if writer is not None:
-                writer.abort()
-            raise
 
-    def _open_writer(self, key: str, head: bytes, retain_until: datetime) -> tuple[MultipartWriter, str]:
-        sniffed = sniff_video(head[:SNIFF_BYTES])
-        if sniffed is None:
-            raise recorder.NOT_A_VIDEO
-        return MultipartWriter(self.s3, self.settings.s3_bucket, key, sniffed, retain_until), sniffed
+        try:
+            stored = pump(pipe, chunks, on_part=activity.heartbeat, before_complete=before_complete)
+        except PayloadTooLarge as exc:
+            raise recorder.too_large(self.settings.max_file_bytes) from exc
+        except UnsupportedMediaType as exc:
+            raise recorder.NOT_A_VIDEO from exc
+        except BadRequest as exc:
+            raise recorder.EMPTY from exc
+        return stored, pipe.content_type or ""
 
 
 @dataclass(frozen=True)

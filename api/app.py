@@ -33,6 +33,7 @@ from api.routes import (
     reports,
     retention,
     shares,
+    tus,
 )
 from api.web import admin as web_admin
 from api.web import audit as web_audit
@@ -125,6 +126,7 @@ def create_app(settings: Settings) -> FastAPI:
     ):
         app.include_router(api_router, dependencies=strict)
     app.include_router(consent.router)
+    app.include_router(tus.router)
     app.include_router(metrics.router)
     app.include_router(reports.router, dependencies=strict)
     app.include_router(shares.router, dependencies=strict)

@@ -469,3 +469,27 @@ class IncidentSignature(SQLModel, table=True):
     signature: str = Field(primary_key=True, max_length=64)
     integration_id: str = Field(max_length=36)
     seen_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
+
+
+class TusUpload(SQLModel, table=True):
+    """A resumable (tus 1.0) owner upload's checkpoint, beside its `Upload` row (same id).
+
+    Why in the database: any API replica may get the next PATCH. `offset` is the last byte custody
+    holds durably: the bytes of `parts` (in the S3 multipart upload) plus `tail` (under 5 MiB, too
+    short for an S3 part, kept here until more bytes arrive). `hash_state` is the SHA-256 state of
+    the parts' bytes (storage/pipeline.py ResumableSha256). A PATCH holds `lease` until `lease_until`
+    so two connections never write one upload at once."""
+
+    __tablename__ = "tus_uploads"
+
+    id: str = Field(primary_key=True, foreign_key="uploads.id", max_length=36)
+    length: int = Field(sa_type=sa.BigInteger)
+    offset: int = Field(default=0, sa_type=sa.BigInteger)
+    expected_sha256: str = Field(default="", max_length=64)
+    declared_type: str = Field(default="", max_length=100)
+    parts: str = Field(default="[]", sa_type=sa.Text)  # JSON [[number, etag, size], ...]
+    tail: bytes = Field(default=b"", sa_type=sa.LargeBinary)
+    hash_state: bytes = Field(default=b"", sa_type=sa.LargeBinary)
+    lease: str = Field(default="", max_length=36)
+    lease_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime, index=True)

@@ -338,6 +338,11 @@ class Settings(BaseSettings):
     incident_window_s: int = Field(
         1800, gt=0, description="Footage window of an incident's alert, centred on occurred_at"
     )
+    tus_expiry_s: float = Field(
+        86400,
+        gt=0,
+        description="A resumable upload not resumed this long is ended by the sweeper (nothing kept)",
+    )
 
     # --- web console and residents ----------------------------------------------------------------
     session_ttl_s: int = Field(28800, ge=60, description="Lifetime of a web console or resident session")

@@ -46,21 +46,48 @@ class MultipartWriter:
     whoever calls `upload_part` (the API runs that in a worker thread)."""
 
     def __init__(
-        self, client: Minio, bucket: str, key: str, content_type: str, retain_until: datetime | None = None
+        self,
+        client: Minio,
+        bucket: str,
+        key: str,
+        content_type: str,
+        retain_until: datetime | None = None,
+        *,
+        upload_id: str | None = None,
     ) -> None:
         self.client, self.bucket, self.key = client, bucket, key
         self.retain_until = retain_until
-        headers: dict[str, str | list[str] | tuple[str]] = {"Content-Type": content_type}
-        if retain_until is not None:
-            # The object is born with its class's COMPLIANCE retention (the bucket's default applies
-            # only when none is given): set at creation, never a moment without it.
-            headers |= lock_headers(retain_until)
-        self.upload_id = client._create_multipart_upload(bucket, key, headers)
+        if upload_id is None:
+            headers: dict[str, str | list[str] | tuple[str]] = {"Content-Type": content_type}
+            if retain_until is not None:
+                # The object is born with its class's COMPLIANCE retention (the bucket's default
+                # applies only when none is given): set at creation, never a moment without it.
+                headers |= lock_headers(retain_until)
+            upload_id = client._create_multipart_upload(bucket, key, headers)
+        self.upload_id = upload_id
         self.hasher = hashlib.sha256()
         self.size = 0
         self._buffer = bytearray()
         self._parts: list[Part] = []
         self._next_part = 1
+
+    @classmethod
+    def resume(
+        cls, client: Minio, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]
+    ) -> MultipartWriter:
+        """A writer for a multipart upload opened earlier (a resumed upload), its parts so far known."""
+        writer = cls(client, bucket, key, "", upload_id=upload_id)
+        writer._parts = [Part(n, etag) for n, etag in parts]
+        writer._next_part = max((n for n, _ in parts), default=0) + 1
+        return writer
+
+    @property
+    def part_count(self) -> int:
+        return len(self._parts)
+
+    def parts(self) -> list[tuple[int, str]]:
+        """(part number, ETag) of every part uploaded so far."""
+        return [(p.part_number, p.etag) for p in self._parts]
 
     def add(self, chunk: bytes) -> bytes | None:
         """Take bytes; return a full part to upload when one is ready."""

@@ -32,6 +32,7 @@ from custody.models import (
     Evidence,
     FootageRequest,
     RequestStatus,
+    TusUpload,
     Upload,
     UploadState,
 )
@@ -227,9 +228,22 @@ def live(*, session: Session, request_id: str, stale_s: float) -> list[Upload]:
 
 def stale(*, session: Session, before: datetime, limit: int = 100) -> list[Upload]:
     """Uploads not heard from since `before`: their API died or lost the database (the sweeper's work)."""
+    # A resumable upload between connections is quiet, not dead: stale only once it expired, or its
+    # request stopped taking files (cancelled, expired, Done pressed): then it keeps no bytes.
+    resumable = (
+        select(TusUpload.id)
+        .join(Upload, col(Upload.id) == col(TusUpload.id))
+        .join(FootageRequest, col(FootageRequest.id) == col(Upload.request_id))
+        .where(
+            col(TusUpload.expires_at) > utcnow(),
+            col(FootageRequest.status) == str(RequestStatus.consented),
+            col(FootageRequest.files_complete).is_(False),
+        )
+    )
     stmt = (
         select(Upload)
         .where(col(Upload.state).in_([str(s) for s in LIVE_UPLOAD_STATES]), col(Upload.heartbeat_at) < before)
+        .where(~(col(Upload.id).in_(resumable) & (col(Upload.state) == str(UploadState.streaming))))
         .order_by(col(Upload.heartbeat_at))
         .limit(limit)
     )
