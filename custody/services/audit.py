@@ -69,6 +69,13 @@ def unknown_user_actor(key: bytes, username: str) -> str:
     return UNKNOWN_USER_PREFIX + hmac.new(key, name, hashlib.sha256).hexdigest()
 
 
+def component_of(path: str) -> Component:
+    """The component a request came through, from its path: the console's pages or the API."""
+    return (
+        Component.console if path == "/login" or path.startswith(("/console", "/logout")) else Component.api
+    )
+
+
 def operator_actor() -> str:
     """Who ran a `custody` command: the operating-system account (the CLI has no signed-in user)."""
     import getpass

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = [
     ("radius_search.py", "--cameras 2000 --queries 5 --naive 1", ["indexed search", "naive full scan"]),
     ("ledger.py", "--entries 2000 --appends 40", ["inclusion proof", "anchor"]),
+    ("audit_query.py", "--entries 3000 --queries 5 --scans 1", ["indexed query", "full scan", "anchor"]),
     ("console.py", "--requests 20 --evidence 5 --rounds 2", ["case page", "anchor"]),
     ("report.py", "--events 20 --file-mib 1", ["[report]", "[verify]", "anchor"]),
     ("footage.py", "--upload-mib 2 --requests 3", ["[upload]", "[verify]", "[requests]", "anchor"]),

@@ -109,3 +109,9 @@ def test_the_filter_query_uses_the_indexed_columns() -> None:
     assert "entry LIKE" not in sql
     assert audit.describe(flt).startswith("type=sign_in user=u1 outcome=failure from=")
     assert audit.describe(audit.AuditFilter()) == "no filter" and audit.AuditFilter().empty
+
+
+def test_the_component_is_read_from_the_path() -> None:
+    assert audit.component_of("/console/cases/x/shares") == Component.console
+    assert audit.component_of("/login") == audit.component_of("/logout") == Component.console
+    assert audit.component_of("/cases/x/shares") == audit.component_of("/auth/token") == Component.api
