@@ -156,6 +156,7 @@ class LedgerEntry(SQLModel, table=True):
     #: "this type (or user, or outcome), newest 100" walks one index backwards and stops.
     __table_args__ = (
         sa.Index("ix_ledger_entries_type_idx", "type", "idx"),
+        sa.Index("ix_ledger_entries_type_created_at", "type", "created_at"),  # a type within a time range
         sa.Index("ix_ledger_entries_actor_idx", "actor", "idx"),
         sa.Index("ix_ledger_entries_outcome_idx", "outcome", "idx"),
     )
