@@ -60,7 +60,9 @@ def leader() -> None:
 def export(folder: Annotated[Path, typer.Argument(help="Folder to write the export into")]) -> None:
     """Write entries, the latest checkpoint, every older checkpoint and the public key as files."""
     from custody.db import create_db_engine, prepare_schema
+    from custody.ledger.entries import Component, EventType
     from custody.ledger.service import ledger_for
+    from custody.services import audit
     from custody.settings import load_settings
 
     settings = load_settings()
@@ -68,6 +70,13 @@ def export(folder: Annotated[Path, typer.Argument(help="Folder to write the expo
     prepare_schema(engine, settings)
     ledger = ledger_for(settings, engine)
     checkpoint = ledger.export(folder)
+    audit.record(
+        ledger,
+        EventType.ledger_exported,
+        actor=audit.operator_actor(),
+        component=Component.cli,
+        detail=f"tree_size={checkpoint.tree_size} to a folder",
+    )
     console.print(f"exported {checkpoint.tree_size} entries and their checkpoints to {folder}")
     console.print(f"public key: {ledger.verifier.encode()}")
 

@@ -242,10 +242,39 @@ def users_create(
                 full_name=name,
                 title=title,
             )
+            session.commit()  # before the record (SQLite's one writer)
+            _audit_cli(
+                session,
+                "user_created",
+                f"user {user.id} as {user.role} of {user.agency}",
+                agency=user.agency,
+            )
             console.print(f"created {user.role} [bold]{user.username}[/bold] of {user.agency} (id {user.id})")
     except CustodyError as exc:
         err.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(1) from exc
+
+
+def _audit_cli(session: Session, event: str, detail: str, *, agency: str | None = None) -> None:
+    """An operator's privileged command on the record (CJIS 5.4.1.1): component cli, the account
+    that ran it as the actor."""
+    from sqlalchemy.engine import Engine
+
+    from custody.ledger.entries import Component, EventType
+    from custody.ledger.service import ledger_for
+    from custody.services import audit
+    from custody.settings import load_settings
+
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    audit.record(
+        ledger_for(load_settings(), engine),
+        EventType(event),
+        actor=audit.operator_actor(),
+        agency=agency,
+        component=Component.cli,
+        detail=detail,
+    )
 
 
 @users_app.command("list")

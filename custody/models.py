@@ -145,7 +145,21 @@ class LedgerEntry(SQLModel, table=True):
     case_id: str | None = Field(default=None, max_length=36, index=True)
     request_id: str | None = Field(default=None, max_length=36, index=True)
     evidence_id: str | None = Field(default=None, max_length=36, index=True)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    #: The entry's `at` (the time it was appended), indexed for the auditor's time-range filter.
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
+    #: Copies of the entry's `actor` and `outcome` (migration 0010 backfilled them from the stored
+    #: entries), indexed for the auditor's filters. The hashed entry stays the record.
+    actor: str | None = Field(default=None, max_length=200)
+    outcome: str | None = Field(default=None, max_length=16)
+
+    #: The auditor's filters (custody/services/audit.py) read newest first: each index ends in idx, so
+    #: "this type (or user, or outcome), newest 100" walks one index backwards and stops.
+    __table_args__ = (
+        sa.Index("ix_ledger_entries_type_idx", "type", "idx"),
+        sa.Index("ix_ledger_entries_type_created_at", "type", "created_at"),  # a type within a time range
+        sa.Index("ix_ledger_entries_actor_idx", "actor", "idx"),
+        sa.Index("ix_ledger_entries_outcome_idx", "outcome", "idx"),
+    )
 
 
 class LedgerNode(SQLModel, table=True):

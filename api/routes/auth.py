@@ -8,7 +8,9 @@ from fastapi import APIRouter, Form, Request
 
 from api.deps import CurrentUser, SessionDep, SettingsDep, TokensDep
 from api.schemas import AgencyOut, MeOut, TokenOut
-from custody.services.users import authenticate, list_agencies
+from custody.ledger.entries import Component, EventType
+from custody.services import audit
+from custody.services.users import list_agencies
 
 router = APIRouter(tags=["auth"])
 
@@ -22,9 +24,15 @@ def login(
     settings: SettingsDep,
     tokens: TokensDep,
 ) -> TokenOut:
+    """A password sign-in; the attempt and the token handed out are audit events (never the password
+    or the token itself: the token's id, `jti`)."""
     client = request.client.host if request.client else "unknown"
-    user = authenticate(
+    ledger = request.app.state.ledger
+    user = audit.sign_in(
         session=session,
+        ledger=ledger,
+        key=audit.username_key(settings.secret("ledger_signing_key")),
+        component=Component.api,
         username=username,
         password=password,
         client=client,
@@ -32,6 +40,14 @@ def login(
         window_s=settings.login_window_s,
     )
     token, ttl = tokens.issue(user_id=user.id, role=user.role, agency=user.agency)
+    audit.record(
+        ledger,
+        EventType.token_issued,
+        actor=user.id,
+        agency=user.agency,
+        component=Component.api,
+        detail=f"access token jti={audit.token_id(token)} for {ttl} s",
+    )
     return TokenOut(access_token=token, expires_in=ttl)
 
 

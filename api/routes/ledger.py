@@ -12,8 +12,10 @@ from fastapi.responses import PlainTextResponse
 from api.deps import CurrentUser, require_roles
 from api.params import MAX_INDEX, LedgerIndex, TreeSize, TreeSizePath
 from custody.errors import NotFound, Unprocessable
+from custody.ledger.entries import Component
 from custody.ledger.store import Ledger, LedgerRangeError, SignedCheckpoint
 from custody.models import User
+from custody.services import audit
 from custody.timeutil import rfc3339
 
 router = APIRouter(tags=["ledger"], prefix="/ledger")
@@ -96,7 +98,7 @@ def checkpoint_at(tree_size: TreeSizePath, _: Auditor, ledger: LedgerDep) -> Pla
 
 @router.get("/entries")
 def entries(
-    _: Auditor,
+    user: Auditor,
     ledger: LedgerDep,
     start: LedgerIndex = 0,
     end: Annotated[
@@ -108,7 +110,11 @@ def entries(
         raise Unprocessable(f"end ({end}) must be greater than start ({start}).")
     if end - start > MAX_PAGE:
         raise Unprocessable(f"Ask for at most {MAX_PAGE} entries at a time (start={start}, end={end}).")
-    return [{"index": i, "entry": json.loads(data)} for i, data in ledger.entries(start, end)]
+    rows = [{"index": i, "entry": json.loads(data)} for i, data in ledger.entries(start, end)]
+    # Reading the audit log is itself on the record: one `ledger_queried` entry per query, after
+    # the rows were read (it is never among the entries it describes).
+    audit.record_query(ledger, user, component=Component.api, what=f"entries start={start} end={end}")
+    return rows
 
 
 @router.get("/proofs/inclusion")

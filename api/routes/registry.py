@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from api.deps import AdminOnly, SessionDep, SettingsDep, StaffWriter, require_json
 from api.params import Id, Limit, Offset
 from api.schemas import CameraHitOut, CameraIn, CameraOut, CameraPatch, OwnerIn, OwnerOut
-from custody.services import registry
+from custody.ledger.entries import Component, EventType
+from custody.services import audit, registry
 
 router = APIRouter(tags=["registry"])
 json_body = [Depends(require_json)]
@@ -61,10 +62,21 @@ def create_camera(body: CameraIn, user: StaffWriter, session: SessionDep, settin
 
 
 @router.post("/cameras/{camera_id}/approve", response_model=CameraOut)
-def approve_camera(camera_id: Id, user: AdminOnly, session: SessionDep) -> CameraOut:
+def approve_camera(camera_id: Id, user: AdminOnly, session: SessionDep, request: Request) -> CameraOut:
     """Approve a self-registered integrated camera: alerts pull it from then on. Self-registered
-    cameras are the program's: a program administrator approves them."""
-    return CameraOut.model_validate(registry.approve_camera(session=session, user=user, camera_id=camera_id))
+    cameras are the program's: a program administrator approves them. The approval is an audit event
+    (`camera_approved`)."""
+    camera = registry.approve_camera(session=session, user=user, camera_id=camera_id)
+    session.commit()  # SQLite's one writer must be free for the ledger
+    audit.record(
+        request.app.state.ledger,
+        EventType.camera_approved,
+        actor=user.id,
+        agency=camera.agency,
+        component=Component.api,
+        detail=f"camera {camera.id}",
+    )
+    return CameraOut.model_validate(camera)
 
 
 @router.get("/cameras/search", response_model=list[CameraHitOut])

@@ -12,9 +12,10 @@ from fastapi import APIRouter, Depends, Request
 
 from api.deps import SessionDep, SettingsDep, StaffWriter, require_json
 from api.schemas import ShareIn, ShareOut
-from custody.ledger.entries import CustodyEvent, EventType
+from custody.ledger.entries import CustodyEvent, EventType, Outcome
 from custody.ledger.store import Ledger
 from custody.models import CaseShare, User
+from custody.services import audit
 from custody.services import cases as case_svc
 
 router = APIRouter(tags=["sharing"])
@@ -30,7 +31,15 @@ async def record_share_event(
     ledger: Ledger = request.app.state.ledger
     await asyncio.to_thread(
         ledger.record,
-        CustodyEvent(event, actor=user.id, agency=user.agency, case_id=share.case_id, detail=detail),
+        CustodyEvent(
+            event,
+            actor=user.id,
+            agency=user.agency,
+            case_id=share.case_id,
+            detail=detail,
+            component=audit.component_of(request.url.path),
+            outcome=Outcome.success,
+        ),
         idempotency_key=f"{share.id}:{event}",
     )
 

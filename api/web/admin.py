@@ -18,8 +18,9 @@ from api.web.render import page, redirect
 from api.web.session import StaffSession, check_csrf, checked_form
 from custody import recorder
 from custody.errors import Conflict, CustodyError, Forbidden
+from custody.ledger.entries import Component, EventType, Outcome
 from custody.models import Camera, Case, Evidence, Owner, Role, User, WebSession
-from custody.services import registry, retention
+from custody.services import audit, registry, retention
 from custody.services import users as user_svc
 
 router = APIRouter(include_in_schema=False, prefix="/console/admin")
@@ -29,6 +30,34 @@ log = logging.getLogger("custody.console")
 def _admin(user: User) -> None:
     if user.role != "admin":
         raise Forbidden("These pages are for administrators.")
+
+
+async def _audit(
+    request: Request,
+    session: Session,
+    by: User,
+    type: EventType,
+    detail: str,
+    *,
+    agency: str | None = None,
+    outcome: Outcome = Outcome.success,
+) -> None:
+    """A privileged action on the record (CJIS 5.4.1.1), once its change is committed (a refused one
+    rolled back): SQLite's one writer is then free for the ledger."""
+    if outcome is Outcome.success:
+        session.commit()
+    else:
+        session.rollback()
+    await asyncio.to_thread(
+        audit.record,
+        request.app.state.ledger,
+        type,
+        actor=by.id,
+        agency=agency or by.agency,
+        component=Component.console,
+        outcome=outcome,
+        detail=detail,
+    )
 
 
 def _users_page(
@@ -61,20 +90,29 @@ def users_page(request: Request, session: SessionDep, staff: StaffSession) -> Re
 async def create_user(request: Request, session: SessionDep, staff: StaffSession) -> Response:
     _admin(staff[0])
     form = await checked_form(request, staff[1])
+    form_agency = form.get("agency", "")
     try:
-        user_svc.check_administers(staff[0], form.get("agency", ""))
-        user_svc.create_user(
+        user_svc.check_administers(staff[0], form_agency)
+        created = user_svc.create_user(
             session=session,
             username=form.get("username", ""),
             password=form.get("password", ""),
             role=form.get("role", ""),
-            agency=form.get("agency", ""),
+            agency=form_agency,
             full_name=form.get("full_name", ""),
             title=form.get("title", ""),
         )
     except CustodyError as exc:
         form.pop("password", None)
+        await _audit(
+            request, session, staff[0], EventType.user_created, f"refused: {exc.code}",
+            outcome=Outcome.failure,
+        )  # fmt: skip
         return _users_page(request, session, staff, status=exc.status, error=exc.message, form=form)
+    await _audit(
+        request, session, staff[0], EventType.user_created,
+        f"user {created.id} as {created.role} of {created.agency}", agency=created.agency,
+    )  # fmt: skip
     return redirect("/console/admin/users?notice=created")
 
 
@@ -82,7 +120,34 @@ async def create_user(request: Request, session: SessionDep, staff: StaffSession
 async def set_active(user_id: str, request: Request, session: SessionDep, staff: StaffSession) -> Response:
     _admin(staff[0])
     form = await checked_form(request, staff[1])
-    user_svc.set_active(session=session, user_id=user_id, active=form.get("active") == "true", by=staff[0])
+    active = form.get("active") == "true"
+    changed = user_svc.set_active(session=session, user_id=user_id, active=active, by=staff[0])
+    await _audit(
+        request, session, staff[0], EventType.user_disabled,
+        f"user {changed.id} {'enabled again' if active else 'disabled'}", agency=changed.agency,
+    )  # fmt: skip
+    return redirect("/console/admin/users?notice=updated")
+
+
+@router.post("/users/{user_id}/role")
+async def set_role(user_id: str, request: Request, session: SessionDep, staff: StaffSession) -> Response:
+    """Change a user's role (a permission change, on the record)."""
+    _admin(staff[0])
+    form = await checked_form(request, staff[1])
+    try:
+        changed, before = user_svc.set_role(
+            session=session, user_id=user_id, role=form.get("role", ""), by=staff[0]
+        )
+    except CustodyError as exc:
+        await _audit(
+            request, session, staff[0], EventType.role_changed, f"user {user_id}: refused: {exc.code}",
+            outcome=Outcome.failure,
+        )  # fmt: skip
+        return _users_page(request, session, staff, status=exc.status, error=exc.message)
+    await _audit(
+        request, session, staff[0], EventType.role_changed,
+        f"user {changed.id} from {before} to {changed.role}", agency=changed.agency,
+    )  # fmt: skip
     return redirect("/console/admin/users?notice=updated")
 
 
@@ -114,9 +179,20 @@ async def create_agency(request: Request, session: SessionDep, staff: StaffSessi
     form = await checked_form(request, staff[1])
     try:
         user_svc.check_runs_program(staff[0])
-        user_svc.create_agency(session=session, code=form.get("code", ""), name=form.get("name", ""))
+        agency = user_svc.create_agency(session=session, code=form.get("code", ""), name=form.get("name", ""))
     except CustodyError as exc:
+        await _audit(
+            request,
+            session,
+            staff[0],
+            EventType.agency_added,
+            f"refused: {exc.code}",
+            outcome=Outcome.failure,
+        )
         return _agencies_page(request, session, staff, status=exc.status, error=exc.message, form=form)
+    await _audit(
+        request, session, staff[0], EventType.agency_added, f"agency {agency.code}", agency=agency.code
+    )
     return redirect("/console/admin/agencies?notice=created")
 
 
@@ -179,7 +255,10 @@ async def test_pull(camera_id: str, request: Request, session: SessionDep, staff
 async def approve(camera_id: str, request: Request, session: SessionDep, staff: StaffSession) -> Response:
     _admin(staff[0])
     await check_csrf(request, staff[1])
-    registry.approve_camera(session=session, user=staff[0], camera_id=camera_id)
+    camera = registry.approve_camera(session=session, user=staff[0], camera_id=camera_id)
+    await _audit(
+        request, session, staff[0], EventType.camera_approved, f"camera {camera.id}", agency=camera.agency
+    )
     return redirect("/console/admin/cameras?notice=approved")
 
 

@@ -8,27 +8,37 @@ import json
 import shutil
 import tempfile
 import zipfile
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from sqlmodel import Session
 from starlette.background import BackgroundTask
 
 from api.deps import SessionDep
 from api.web.render import page
 from api.web.session import StaffSession
+from custody import localtime
 from custody.errors import Forbidden, Unprocessable
+from custody.ledger.entries import Component, EventType
 from custody.ledger.merkle import ProofError, verify_consistency
 from custody.ledger.note import NoteError, open_checkpoint_any
 from custody.ledger.store import Ledger, LedgerRangeError
+from custody.localtime import LocalTimeError
 from custody.models import User
+from custody.services import audit
 from custody.services.people import resolve_actors
 
 router = APIRouter(include_in_schema=False)
 AUDITORS = ("auditor", "admin")
 CHART_W, CHART_H, PAD = 640, 200, 36
+PAGE = 100  # entries per page
+CSV_MAX = 100_000  # rows in one CSV export; narrow the filter for more
 RECENT = 200  # checkpoints listed; any other size can be typed into the consistency form
 
 
@@ -179,6 +189,53 @@ def consistency_json(
     )
 
 
+class _Filters:
+    """The auditor's filter form: event types, user, outcome, a time range in the program's zone."""
+
+    def __init__(
+        self, session: Session, tz: ZoneInfo, types: list[str], who: str, outcome: str, since: str, until: str
+    ) -> None:
+        self.types = list(audit.types_known(types))
+        self.who, self.since_text, self.until_text = who.strip(), since.strip(), until.strip()
+        self.outcome = outcome if outcome in ("success", "failure") else ""
+        self.error = ""
+        since_at = until_at = None
+        try:
+            since_at, until_at = audit.time_range(self.since_text, self.until_text, tz)
+        except LocalTimeError as exc:
+            self.error = exc.message
+        self.flt = audit.AuditFilter(
+            types=tuple(self.types),
+            actors=audit.actors_for(session, self.who),
+            outcome=self.outcome or None,
+            since=since_at,
+            until=until_at,
+        )
+
+    def query_string(self) -> str:
+        pairs = [("type", t) for t in self.types] + [
+            (k, v) for k, v in (("user", self.who), ("outcome", self.outcome), ("from", self.since_text),
+                                ("to", self.until_text)) if v
+        ]  # fmt: skip
+        return urlencode(pairs)
+
+
+def _filters(
+    request: Request,
+    session: Session,
+    types: list[str],
+    who: str,
+    outcome: str,
+    since: str,
+    until: str,
+) -> _Filters:
+    return _Filters(session, request.app.state.settings.tz, types, who, outcome, since, until)
+
+
+Types = Annotated[list[str], Query(alias="type", max_length=40)]
+Text = Query(default="", max_length=200)
+
+
 @router.get("/console/ledger/entries")
 def entries_page(
     request: Request,
@@ -186,30 +243,103 @@ def entries_page(
     staff: StaffSession,
     case_id: str = Query(default="", max_length=36),
     start: int | None = Query(default=None, ge=0),
+    before: int | None = Query(default=None, ge=1),
+    types: Types = [],  # noqa: B006 (FastAPI copies defaults)
+    who: str = Query(default="", alias="user", max_length=200),
+    outcome: str = Query(default="", max_length=16),
+    since: str = Query(default="", alias="from", max_length=40),
+    until: str = Query(default="", alias="to", max_length=40),
 ) -> Response:
+    """The log, newest first: a case's entries, or the audit trail filtered by event type, user,
+    outcome and time (typed and shown in the program's zone), or a page of the newest entries. Every
+    query is itself recorded (`ledger_queried`), after it was read."""
     user, web = staff
     _auditor(user)
     ledger = _ledger(request)
     size = ledger.size()
     case_id = case_id.strip()
+    f = _filters(request, session, types, who, outcome, since, until)
+    filtered = not f.flt.empty and not f.error
+    older = None
+    page_start = None
     if case_id:
-        rows = ledger.entries_for(case_id=case_id)[-500:]
-        page_start = None
+        entries = [(i, json.loads(data)) for i, data in ledger.entries_for(case_id=case_id)[-500:]]
+        what = f"case {case_id}"
+    elif filtered:
+        flt = replace(f.flt, before=before)
+        found = audit.query(ledger.engine, flt, limit=PAGE + 1)
+        older = found[PAGE - 1][0] if len(found) > PAGE else None
+        entries = found[:PAGE]
+        what = audit.describe(flt)
     else:
-        page_start = max(0, size - 100) if start is None else min(start, max(0, size - 1))
-        rows = ledger.entries(page_start, page_start + 100)
-    entries = [(i, json.loads(data)) for i, data in rows]
+        page_start = max(0, size - PAGE) if start is None else min(start, max(0, size - 1))
+        entries = [(i, json.loads(data)) for i, data in ledger.entries(page_start, page_start + PAGE)]
+        what = f"entries start={page_start} end={page_start + PAGE}"
     parties = resolve_actors(session=session, actors={e["actor"] for _, e in entries})
+    session.rollback()  # end the read before the ledger writes (SQLite's one writer)
+    audit.record_query(ledger, user, component=Component.console, what=what)
+    tz = request.app.state.settings.tz
+    if not filtered and not case_id:
+        entries = list(reversed(entries))
     return page(
         request,
         "web/ledger_entries.html",
         user=user,
         web=web,
-        entries=list(reversed(entries)),
+        entries=entries,
         parties=parties,
         size=size,
         case_id=case_id,
         start=page_start,
+        f=f,
+        filtered=filtered,
+        older=older,
+        audit_types=[str(t) for t in audit.AUDIT_TYPES],
+        other_types=sorted(set(EventType.__members__) - {str(t) for t in audit.AUDIT_TYPES}),
+        zone=localtime.zone_label(tz),
+    )
+
+
+@router.get("/console/ledger/entries.csv")
+def entries_csv(
+    request: Request,
+    session: SessionDep,
+    staff: StaffSession,
+    types: Types = [],  # noqa: B006 (FastAPI copies defaults)
+    who: str = Query(default="", alias="user", max_length=200),
+    outcome: str = Query(default="", max_length=16),
+    since: str = Query(default="", alias="from", max_length=40),
+    until: str = Query(default="", alias="to", max_length=40),
+) -> Response:
+    """The filtered audit trail as CSV (times in the program's zone, named, and in UTC), newest first,
+    at most CSV_MAX rows. The export is itself recorded (`ledger_exported`)."""
+    user, _ = staff
+    _auditor(user)
+    f = _filters(request, session, types, who, outcome, since, until)
+    if f.error:
+        raise Unprocessable(f.error)
+    ledger = _ledger(request)
+    rows = audit.query(ledger.engine, f.flt, limit=CSV_MAX)
+    names = {
+        a: p.short() for a, p in resolve_actors(session=session, actors={e["actor"] for _, e in rows}).items()
+    }
+    session.rollback()  # end the read before the ledger writes (SQLite's one writer)
+    audit.record(
+        ledger,
+        EventType.ledger_exported,
+        actor=user.id,
+        agency=user.agency,
+        component=Component.console,
+        detail=f"csv of {len(rows)} entries: {audit.describe(f.flt)}",
+    )
+    body = audit.to_csv(rows, request.app.state.settings.tz, names)
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="custody-audit.csv"',
+            "Cache-Control": "no-store",
+        },
     )
 
 
@@ -222,6 +352,14 @@ def export_zip(request: Request, staff: StaffSession) -> Response:
     tmp = Path(tempfile.mkdtemp(prefix="custody-export-"))
     try:
         checkpoint = ledger.export(tmp / "export")
+        audit.record(
+            ledger,
+            EventType.ledger_exported,
+            actor=staff[0].id,
+            agency=staff[0].agency,
+            component=Component.console,
+            detail=f"tree_size={checkpoint.tree_size} as a zip",
+        )
         archive = tmp / "ledger.zip"
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
             for path in sorted((tmp / "export").rglob("*")):

@@ -38,14 +38,14 @@ from custody import localtime
 from custody.cancellation import can_cancel
 from custody.db import session_scope
 from custody.errors import CustodyError, Forbidden, Unprocessable
-from custody.ledger.entries import EventType
+from custody.ledger.entries import Component, EventType
 from custody.models import Camera, CaseShare, User
+from custody.services import audit, registry, websessions
 from custody.services import cases as case_svc
 from custody.services import incidents as incident_svc
-from custody.services import registry, websessions
 from custody.services import requests as svc
 from custody.services.retention import HOLD_ROLES, days_for
-from custody.services.users import authenticate, list_agencies
+from custody.services.users import list_agencies
 from custody.timeutil import rfc3339
 
 router = APIRouter(include_in_schema=False)
@@ -86,9 +86,12 @@ async def login(request: Request, session: SessionDep, settings: SettingsDep) ->
     form_token(request)
     next_path = safe_next(form.get("next"), "/console")
     try:
-        user = await asyncio.to_thread(  # argon2 and the database, off the event loop
-            authenticate,
+        user = await asyncio.to_thread(  # argon2, the database and the ledger, off the event loop
+            audit.sign_in,
             session=session,
+            ledger=request.app.state.ledger,
+            key=audit.username_key(settings.secret("ledger_signing_key")),
+            component=Component.console,
             username=form.get("username", ""),
             password=form.get("password", ""),
             client=request.client.host if request.client else "unknown",
@@ -114,9 +117,20 @@ async def login(request: Request, session: SessionDep, settings: SettingsDep) ->
 async def logout(
     request: Request, session: SessionDep, settings: SettingsDep, staff: StaffSession
 ) -> Response:
-    return await signed_out(
+    response = await signed_out(
         request, session=session, settings=settings, kind=websessions.STAFF, row=staff[1], location="/login"
     )
+    session.commit()  # the session has ended before the record says so (and SQLite's writer is free)
+    user = staff[0]
+    await asyncio.to_thread(
+        audit.record,
+        request.app.state.ledger,
+        EventType.sign_out,
+        actor=user.id,
+        agency=user.agency,
+        component=Component.console,
+    )
+    return response
 
 
 @router.get("/console")

@@ -52,6 +52,32 @@ class EventType(StrEnum):
     legal_hold_placed = "legal_hold_placed"  # S3 legal hold on the version; the reason in detail
     legal_hold_released = "legal_hold_released"
     evidence_disposed = "evidence_disposed"  # the version deleted after retention; the hash stays here
+    # The audit trail (CJIS Security Policy 5.4.1.1): every one carries `component` and `outcome`.
+    sign_in = "sign_in"  # a staff sign-in attempt; detail says success or failure
+    sign_out = "sign_out"
+    token_issued = "token_issued"  # noqa: S105  (an API token was handed out: its jti, never the token)
+    password_changed = "password_changed"  # noqa: S105
+    user_created = "user_created"
+    user_disabled = "user_disabled"  # outcome success; detail says "disabled" or "enabled again"
+    role_changed = "role_changed"
+    agency_added = "agency_added"
+    camera_approved = "camera_approved"
+    ledger_exported = "ledger_exported"
+    ledger_queried = "ledger_queried"  # one entry per query of the ledger, never one per entry read
+
+
+class Component(StrEnum):
+    """Which part of custody saw the event (the audit record's "component")."""
+
+    api = "api"
+    console = "console"
+    cli = "cli"
+    worker = "worker"
+
+
+class Outcome(StrEnum):
+    success = "success"
+    failure = "failure"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +96,10 @@ class CustodyEvent:
     #: on file_received the file's name, size and type. Never personal data (no owner name, address,
     #: email or phone; no case title).
     facts: dict[str, str | int] | None = None
+    #: Where it happened and whether it succeeded (the audit trail). Optional: entries written before
+    #: they existed, and entries that do not set them, hash exactly as before.
+    component: str | None = None
+    outcome: str | None = None
 
 
 def entry_object(event: CustodyEvent, *, at: datetime, prev: str) -> dict[str, Any]:
@@ -80,7 +110,7 @@ def entry_object(event: CustodyEvent, *, at: datetime, prev: str) -> dict[str, A
         "actor": event.actor,
         "prev": prev,
     }
-    for key in ("agency", "case_id", "request_id", "evidence_id", "sha256"):
+    for key in ("agency", "case_id", "request_id", "evidence_id", "sha256", "component", "outcome"):
         value = getattr(event, key)
         if value is not None:
             obj[key] = value

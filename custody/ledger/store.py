@@ -221,6 +221,7 @@ class Ledger:
                         "idx": index, "idempotency_key": key, "entry": data.decode(), "leaf_hash": leaf,
                         "border": _encode_border(stack), "type": str(event.type), "case_id": event.case_id,
                         "request_id": event.request_id, "evidence_id": event.evidence_id, "created_at": now,
+                        "actor": event.actor[:200], "outcome": event.outcome,
                     }
                 )  # fmt: skip
                 assigned[key] = index

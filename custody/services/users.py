@@ -206,3 +206,18 @@ def set_active(*, session: Session, user_id: str, active: bool, by: User) -> Use
     session.add(user)
     session.flush()
     return user
+
+
+def set_role(*, session: Session, user_id: str, role: str, by: User) -> tuple[User, str]:
+    """Change a user's role (a permission change); returns the user and the role they had."""
+    user = get_user(session=session, user_id=user_id)
+    check_administers(by, user.agency)
+    if role not in Role.__members__:
+        raise Unprocessable(f"Unknown role {role!r}; use one of {', '.join(Role.__members__)}.")
+    if user.id == by.id:
+        raise Conflict("You cannot change your own role; ask another administrator.")
+    before = user.role
+    user.role = role
+    session.add(user)
+    session.flush()
+    return user, before

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = [
     ("radius_search.py", "--cameras 2000 --queries 5 --naive 1", ["indexed search", "naive full scan"]),
     ("ledger.py", "--entries 2000 --appends 40 --processes 2 --queries 60", ["inclusion proof", "anchor"]),
+    ("audit_query.py", "--entries 3000 --queries 5 --scans 1", ["indexed query", "full scan", "anchor"]),
     ("console.py", "--requests 20 --evidence 5 --rounds 2", ["case page", "anchor"]),
     ("report.py", "--events 20 --file-mib 1", ["[report]", "[verify]", "anchor"]),
     # bench/tus.py's figures come from footage.py's stack here (--tus-mib): one stack start, not two.
