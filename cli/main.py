@@ -323,6 +323,13 @@ def integrations_create(
         with _database() as session:
             ensure_agencies(session=session)
             integration, secret = create_integration(session=session, name=name, agency=agency)
+            session.commit()  # before the record (SQLite's one writer)
+            _audit_cli(
+                session,
+                "integration_created",
+                f"integration {integration.id} for {integration.agency}",
+                agency=integration.agency,
+            )
     except CustodyError as exc:
         err.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(1) from exc
@@ -360,7 +367,9 @@ def integrations_disable(
     try:
         with _database() as session:
             integration = disable_integration(session=session, integration_id=integration_id)
-            name = integration.name
+            name, agency = integration.name, integration.agency
+            session.commit()  # before the record (SQLite's one writer)
+            _audit_cli(session, "integration_disabled", f"integration {integration_id}", agency=agency)
     except CustodyError as exc:
         err.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(1) from exc

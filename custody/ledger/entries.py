@@ -63,6 +63,8 @@ class EventType(StrEnum):
     agency_added = "agency_added"
     camera_approved = "camera_approved"
     ledger_exported = "ledger_exported"
+    integration_created = "integration_created"  # a CAD/RTCC system may post incidents (never its secret)
+    integration_disabled = "integration_disabled"  # its incidents are refused from now on
     ledger_queried = "ledger_queried"  # one entry per query of the ledger, never one per entry read
 
 

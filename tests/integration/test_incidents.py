@@ -20,9 +20,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from pypdf import PdfReader
+from sqlmodel import col, select
 
-from custody.db import session_scope
+from custody.db import create_db_engine, session_scope
 from custody.ledger.store import Ledger
+from custody.models import LedgerEntry
 from custody.services.incidents import create_integration, disable_integration
 from custody.settings import Settings
 from tests.conftest import Stack, migrated
@@ -196,6 +198,15 @@ def test_cli_prints_id_and_secret_once(stack: Stack, tmp_path: Path) -> None:
     twice = cli("disable", lines["id"])
     assert twice.returncode == 1 and "already disabled" in twice.stderr
     assert "disabled" in cli("list").stdout
+    assert settings.database_url
+    with session_scope(create_db_engine(settings.database_url)) as session:
+        rows = session.exec(select(LedgerEntry.entry).order_by(col(LedgerEntry.idx))).all()
+    audited = [json.loads(r) for r in rows if "integration_" in r]
+    assert [(e["type"], e["component"], e["outcome"]) for e in audited] == [
+        ("integration_created", "cli", "success"),
+        ("integration_disabled", "cli", "success"),
+    ]
+    assert all(lines["secret"] not in r for r in rows)
 
 
 def test_a_draft_is_confirmed_in_the_console_and_a_disabled_integration_is_refused(web: Site) -> None:
