@@ -24,6 +24,7 @@ from activities.maintenance import run_maintenance
 from activities.observe import BUCKETS as WORKER_BUCKETS
 from activities.observe import ActivityObserver
 from activities.requests import RequestActivities
+from activities.workcopy import WorkingCopyActivities
 from custody import logs
 from custody.db import engine_for, prepare_schema
 from custody.errors import ConfigurationError
@@ -65,6 +66,7 @@ def build_worker(
     """The worker on `client`; `s3` is the process's one S3 client (built here when not given)."""
     engine = engine or engine_for(settings, threads=ACTIVITY_THREADS)
     acts = RequestActivities(settings, engine, ledger_for(settings, engine), s3 or make_client(settings))
+    copies = WorkingCopyActivities(settings, engine, acts.ledger, acts.s3)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -77,6 +79,7 @@ def build_worker(
             acts.verify_files,
             acts.attach_evidence,
             acts.pull_integrated,
+            copies.make_working_copies,
         ],
         activity_executor=ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity"),
         max_concurrent_activities=ACTIVITY_THREADS,

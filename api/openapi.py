@@ -39,6 +39,7 @@ WHY = {
     409: "Conflicts with the object's state (e.g. already answered or ended)",
     410: "The consent link's request has ended or expired",
     413: "The file is larger than the limit",
+    416: "The byte range asked for is outside the file",
     415: "Wrong content type (JSON bodies need application/json; uploads must be video)",
     422: "A value is out of range or inconsistent; the message names it",
     429: "Too many attempts; wait (Retry-After) and try again",
@@ -55,6 +56,7 @@ EXTRA: dict[tuple[str, str], set[int]] = {
     ("POST", "/cases/{case_id}/shares/{share_id}/revoke"): {409},
     ("POST", "/cameras/{camera_id}/approve"): {409},
     ("GET", "/evidence/{evidence_id}/download"): {409},
+    ("GET", "/evidence/{evidence_id}/working-copy"): {409, 416},
     ("GET", "/consent/{token}"): {403, 404, 410},
     ("POST", "/consent/{token}/decision"): {403, 404, 409, 410, 503},
     ("PUT", "/consent/{token}/files/{filename}"): {400, 403, 404, 409, 410, 413, 415, 422},
@@ -88,6 +90,15 @@ CONTENT: dict[tuple[str, str], dict[str, Any]] = {
         "headers": {
             "X-Content-SHA256": {"schema": {"type": "string"}, "description": "hex SHA-256 of the file"},
             "Content-Disposition": {"schema": {"type": "string"}},
+        },
+    },
+    ("GET", "/evidence/{evidence_id}/working-copy"): {
+        "description": "The working copy (H.264/AAC MP4 made from the master); 206 for a Range",
+        "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
+        "headers": {
+            "X-Content-SHA256": {"schema": {"type": "string"}, "description": "hex SHA-256 of the copy"},
+            "Accept-Ranges": {"schema": {"type": "string"}},
+            "Content-Range": {"schema": {"type": "string"}},
         },
     },
     ("GET", "/consent/{token}"): {

@@ -42,6 +42,7 @@ from custody.services import cases as case_svc
 from custody.services import incidents as incident_svc
 from custody.services import registry, websessions
 from custody.services import requests as svc
+from custody.services import workcopy as copy_svc
 from custody.services.users import authenticate, list_agencies
 from custody.timeutil import rfc3339
 
@@ -236,6 +237,7 @@ def _case_page(
             (a.name for a in list_agencies(session=session) if a.code == case.agency), case.agency
         ),
         evidence=evidence,
+        time_flags={e.id: copy_svc.flag_of(session=session, ev=e, tz=tz) for e in evidence},
         can_write=can_write,
         shares=shares,
         share_users=share_users,
@@ -436,6 +438,13 @@ async def cancel_request(
 @router.get("/console/evidence/{evidence_id}/download")
 def download(evidence_id: str, request: Request, session: SessionDep, staff: StaffSession) -> Response:
     return case_routes.download_evidence(evidence_id, staff[0], session, request)
+
+
+@router.get("/console/evidence/{evidence_id}/working-copy")
+def play_working_copy(
+    evidence_id: str, request: Request, session: SessionDep, staff: StaffSession
+) -> Response:
+    return case_routes.working_copy(evidence_id, staff[0], session, request)
 
 
 @router.get("/console/cases/{case_id}/custody-report.pdf")

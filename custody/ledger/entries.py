@@ -47,6 +47,7 @@ class EventType(StrEnum):
     checkpoint_signed = "checkpoint_signed"
     ledger_key_changed = "ledger_key_changed"  # a new checkpoint signing key took over (key rotation)
     incident_received = "incident_received"  # POST /incidents, accepted or refused (facts say which)
+    working_copy_created = "working_copy_created"  # made (sha256 = the copy's) or not made (detail: why)
 
 
 @dataclass(frozen=True, slots=True)
