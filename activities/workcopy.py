@@ -11,6 +11,7 @@ the first run's state and does nothing more.
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import tempfile
 import threading
@@ -95,6 +96,12 @@ def _run(cmd: list[str], timeout_s: float) -> subprocess.CompletedProcess[bytes]
         return subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read())
 
 
+def _why(stderr: bytes, tmp: str) -> str:
+    """ffmpeg's complaint, its last words, without the temporary paths (they mean nothing later)."""
+    text = stderr.decode(errors="replace").replace(f"{tmp}/master", "the master")
+    return workcopy.stderr_tail(re.sub(r" @ 0x[0-9a-f]+\]", "]", text))
+
+
 def download_master(s3: Minio, bucket: str, key: str, version_id: str | None, target: Path) -> str:
     """Copy the master's exact version to `target`; return its SHA-256 (it must equal the recorded one)."""
     response = s3.get_object(bucket, key, version_id=version_id)
@@ -128,7 +135,7 @@ def make_working_copy(
         try:
             probed = _run(workcopy.probe_command(settings.ffprobe_path, str(master)), 120)
             if probed.returncode != 0:
-                raise NotMade(f"ffprobe could not read the file: {workcopy.stderr_tail(probed.stderr)}")
+                raise NotMade(f"ffprobe could not read the file: {_why(probed.stderr, tmp)}")
             probe = workcopy.parse_probe(probed.stdout)
             has_audio = probe.audio_codec is not None
             if probe.video_codec is None:
@@ -136,7 +143,7 @@ def make_working_copy(
             cmd = workcopy.encode_command(settings.ffmpeg_path, str(master), str(working), has_audio)
             encoded = _run(cmd, settings.workcopy_timeout_s)
             if encoded.returncode != 0:
-                raise NotMade(f"ffmpeg could not convert the file: {workcopy.stderr_tail(encoded.stderr)}")
+                raise NotMade(f"ffmpeg could not convert the file: {_why(encoded.stderr, tmp)}")
         except NotMade as exc:
             return Outcome("not_made", f"not made: {exc}", probe=probe)
         hasher, size = hashlib.sha256(), 0

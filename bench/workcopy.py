@@ -50,7 +50,9 @@ def make_master(path: Path, seconds: int, size: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--rounds", type=int, default=2, help="each side runs this often; best kept")

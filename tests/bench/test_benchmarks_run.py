@@ -49,9 +49,9 @@ def test_benchmark_runs_at_a_tiny_size(script: str, args: str, expected: list[st
 
 def test_working_copy_benchmark_runs_at_a_tiny_size(stack: Stack) -> None:
     """bench/workcopy.py on a 1 s clip, against the suite's SeaweedFS (no server of its own: < 5 s)."""
+    tiny = ["--seconds", "1", "--size", "160x120", "--rounds", "1", "--s3-from-env"]
     run = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "workcopy.py"), "--seconds", "1", "--size", "160x120"]
-        + ["--rounds", "1", "--s3-from-env"],
+        [sys.executable, str(ROOT / "bench" / "workcopy.py"), *tiny],
         cwd=ROOT,
         env=settings_env(stack.settings()),
         capture_output=True,

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from activities.workcopy import WorkingCopiesInput, WorkingCopyActivities
 from api.app import create_app
 from custody.db import engine_for, session_scope
 from custody.models import Camera
@@ -189,8 +190,9 @@ def test_masters_stay_working_copies_play_and_times_are_checked(
     assert first.headers["content-range"] == f"bytes 0-99/{len(whole.content)}"
     rest = wc.get(f"/evidence/{door}/working-copy", headers={**h, "Range": "bytes=100-"})
     assert rest.status_code == 206 and rest.content == whole.content[100:]
-    assert wc.get(f"/evidence/{door}/working-copy", headers={**h, "Range": "bytes=-10"}).content == (
-        whole.content[-10:]
+    assert (
+        wc.get(f"/evidence/{door}/working-copy", headers={**h, "Range": "bytes=-10"}).content
+        == (whole.content[-10:])
     )
     past = wc.get(f"/evidence/{door}/working-copy", headers={**h, "Range": f"bytes={len(whole.content)}-"})
     assert past.status_code == 416 and past.json()["error"]["code"] == "range_not_satisfiable"
@@ -199,8 +201,15 @@ def test_masters_stay_working_copies_play_and_times_are_checked(
 
     ledger = wc.app.state.ledger  # type: ignore[attr-defined]
     entries = [json.loads(d) for _, d in ledger.entries_for(case_id=case)]
+    # Run again (a retried activity, a replayed workflow): nothing is made or recorded twice.
+    again = WorkingCopyActivities(wc_settings, wc.app.state.engine, ledger, s3)  # type: ignore[attr-defined]
+    assert again.make_working_copies(WorkingCopiesInput(req["id"])) == 3
+    assert len(ledger.entries_for(case_id=case)) == len(entries)
+    assert detail("door.mp4")["working_copy"] == got["door.mp4"]["working_copy"]
+    entries = [json.loads(d) for _, d in ledger.entries_for(case_id=case)]
     played = [e for e in entries if e["type"] == "evidence_viewed" and e["detail"] == "working copy played"]
     assert len(played) == 2, "the plain GET and the range from byte 0; not the later pieces"
+    # (detail() above recorded "record viewed" entries, not plays)
     created = {e["evidence_id"]: e for e in entries if e["type"] == "working_copy_created"}
     assert len(created) == 4, "one entry per file, made or not"
     door_entry = created[door]
@@ -226,10 +235,11 @@ def test_masters_stay_working_copies_play_and_times_are_checked(
     assert signed.status_code == 303, signed.text
     page = wc.get(f"/console/cases/{case}")
     assert page.status_code == 200
-    assert f'<video controls preload="none" playsinline src="/console/evidence/{door}/working-copy"' in page.text
+    player = f'<video controls preload="none" playsinline src="/console/evidence/{door}/working-copy"'
+    assert player in page.text
     assert re.search(r"master \(the owner(&#39;|&#x27;|')s file, unchanged\)", page.text)
     assert "Time check:" in page.text and "before the requested window" in page.text
-    assert "No working copy: not made: ffprobe could not read the file" in page.text
+    assert "No working copy: ffprobe could not read the file" in page.text
     played_page = wc.get(f"/console/evidence/{door}/working-copy", headers={"Range": "bytes=0-1"})
     assert played_page.status_code == 206 and played_page.content == whole.content[:2]
 

@@ -28,7 +28,11 @@ def test_probe_facts_from_ffprobe_json() -> None:
     out = json.dumps(
         {
             "streams": [
-                {"codec_type": "video", "codec_name": "hevc", "tags": {"creation_time": "2020-01-01T00:00:00Z"}},
+                {
+                    "codec_type": "video",
+                    "codec_name": "hevc",
+                    "tags": {"creation_time": "2020-01-01T00:00:00Z"},
+                },
                 {"codec_type": "audio", "codec_name": "pcm_s16le"},
             ],
             "format": {"duration": "12.3456", "tags": {"creation_time": "2026-11-27T21:10:00.000000Z"}},
@@ -37,7 +41,9 @@ def test_probe_facts_from_ffprobe_json() -> None:
     probe = parse_probe(out)
     assert (probe.duration_s, probe.video_codec, probe.audio_codec) == (12.346, "hevc", "pcm_s16le")
     assert probe.recorded_at == datetime(2026, 11, 27, 21, 10, tzinfo=UTC), "the container's tag first"
-    bare = parse_probe(json.dumps({"streams": [{"codec_type": "video", "codec_name": "mjpeg"}], "format": {}}))
+    bare = parse_probe(
+        json.dumps({"streams": [{"codec_type": "video", "codec_name": "mjpeg"}], "format": {}})
+    )
     assert (bare.duration_s, bare.audio_codec, bare.recorded_at) == (None, None, None)
     naive = parse_probe(json.dumps({"format": {"tags": {"creation_time": "2026-11-27 21:10:00"}}}))
     assert naive.recorded_at == datetime(2026, 11, 27, 21, 10, tzinfo=UTC), "no zone: UTC, as MP4 says"
