@@ -146,11 +146,13 @@ def make_working_copy(
                 raise NotMade(f"ffmpeg could not convert the file: {_why(encoded.stderr, tmp)}")
         except NotMade as exc:
             return Outcome("not_made", f"not made: {exc}", probe=probe)
+        _beat("hashing the working copy")
         hasher, size = hashlib.sha256(), 0
         with working.open("rb") as fh:
             while chunk := fh.read(READ_CHUNK):
                 hasher.update(chunk)
                 size += len(chunk)
+        _beat("storing the working copy")
         key = workcopy.working_key(master_key)
         s3.fput_object(bucket, key, str(working), content_type=workcopy.WORKING_CONTENT_TYPE)
         return Outcome(
