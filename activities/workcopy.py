@@ -81,11 +81,11 @@ def _run(cmd: list[str], timeout_s: float) -> subprocess.CompletedProcess[bytes]
         try:
             while True:
                 try:
-                    proc.wait(timeout=5)
+                    proc.wait(timeout=max(0.05, min(5.0, deadline - time.monotonic())))
                     break
                 except subprocess.TimeoutExpired:
-                    if time.monotonic() > deadline:
-                        raise NotMade(f"{Path(cmd[0]).name} ran longer than {int(timeout_s)} s") from None
+                    if time.monotonic() >= deadline:
+                        raise NotMade(f"{Path(cmd[0]).name} ran longer than {timeout_s:g} s") from None
                     _beat("ffmpeg running")
         finally:
             if proc.poll() is None:

@@ -98,3 +98,15 @@ def test_byte_ranges() -> None:
         with pytest.raises(CustodyError) as err:
             byte_range(bad, 1000)
         assert err.value.status == 416
+
+
+def test_a_tool_that_runs_too_long_is_stopped_and_the_copy_not_made() -> None:
+    import time
+
+    from activities.workcopy import NotMade, _run
+
+    started = time.monotonic()
+    with pytest.raises(NotMade, match=r"sleep ran longer than 0\.2 s"):
+        _run(["sleep", "10"], 0.2)
+    assert time.monotonic() - started < 2
+    assert _run(["true"], 5).returncode == 0
