@@ -78,10 +78,14 @@ def _run(cmd: list[str], timeout_s: float) -> subprocess.CompletedProcess[bytes]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
+        every = 5.0  # heartbeat at least three times per heartbeat timeout
+        limit = activity.info().heartbeat_timeout if activity.in_activity() else None
+        if limit:
+            every = min(every, limit.total_seconds() / 3)
         try:
             while True:
                 try:
-                    proc.wait(timeout=max(0.05, min(5.0, deadline - time.monotonic())))
+                    proc.wait(timeout=max(0.05, min(every, deadline - time.monotonic())))
                     break
                 except subprocess.TimeoutExpired:
                     if time.monotonic() >= deadline:

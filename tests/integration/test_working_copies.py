@@ -168,6 +168,8 @@ def test_masters_stay_working_copies_play_and_times_are_checked(
         assert streams.get("video") == "h264"
         assert streams.get("audio") == ("aac" if name == "door.mp4" else None)
         assert 1.5 <= ev["duration_s"] <= 2.5
+        master = wc.get(f"/evidence/{ev['id']}/download", headers=h)  # unchanged beside its copy
+        assert master.status_code == 200 and master.content == files[name], name
     assert (got["door.mp4"]["video_codec"], got["door.mp4"]["audio_codec"]) == ("mpeg4", "aac")
     assert (got["yard.mov"]["video_codec"], got["yard.mov"]["audio_codec"]) == ("mjpeg", None)
     # The stated times, after the camera's clock offset: inside the window, no flag; two days before: flag.
