@@ -20,6 +20,7 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
+from activities.disposition import DispositionActivities
 from activities.maintenance import run_maintenance
 from activities.observe import BUCKETS as WORKER_BUCKETS
 from activities.observe import ActivityObserver
@@ -32,6 +33,7 @@ from custody.ledger.service import ledger_for, run_checkpointer
 from custody.settings import Settings, load_settings
 from storage.s3 import make_client
 from workflows.client import connect_temporal
+from workflows.disposition import DispositionWorkflow
 from workflows.requests import FootageRequestWorkflow, IncidentWorkflow, IntegratedPullWorkflow
 
 log = logging.getLogger("custody.worker")
@@ -65,13 +67,16 @@ def build_worker(
 ) -> Worker:
     """The worker on `client`; `s3` is the process's one S3 client (built here when not given)."""
     engine = engine or engine_for(settings, threads=ACTIVITY_THREADS)
-    acts = RequestActivities(settings, engine, ledger_for(settings, engine), s3 or make_client(settings))
-    copies = WorkingCopyActivities(settings, engine, acts.ledger, acts.s3)
+    s3 = s3 or make_client(settings)
+    acts = RequestActivities(settings, engine, ledger_for(settings, engine), s3)
+    disposition = DispositionActivities(settings, engine, ledger_for(settings, engine), s3)
+    copies = WorkingCopyActivities(settings, engine, acts.ledger, s3)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[IncidentWorkflow, FootageRequestWorkflow, IntegratedPullWorkflow],
+        workflows=[IncidentWorkflow, FootageRequestWorkflow, IntegratedPullWorkflow, DispositionWorkflow],
         activities=[
+            disposition.disposition_round,
             acts.list_incident_requests,
             acts.record_step,
             acts.send_notice,

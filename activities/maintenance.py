@@ -22,11 +22,11 @@ from minio import Minio
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
-from activities import relay
+from activities import disposition, relay
 from custody.db import session_scope
 from custody.ledger.store import Ledger
 from custody.models import UploadState
-from custody.services import uploads
+from custody.services import tus, uploads
 from custody.settings import Settings
 from custody.timeutil import utcnow
 from storage.evidence import abort_multipart, open_multiparts, stored_version
@@ -57,7 +57,8 @@ def sweep_uploads(settings: Settings, engine: Engine, ledger: Ledger, s3: Minio)
             log.info("sweeper recorded upload %s (request %s): its API stopped after storing it", up.id,
                      up.request_id)  # fmt: skip
             continue
-        abort_multipart(s3, bucket=settings.s3_bucket, key=up.object_key, upload_id=up.upload_id)
+        if up.upload_id:  # a resumable upload may have had no video bytes yet: no multipart upload
+            abort_multipart(s3, bucket=settings.s3_bucket, key=up.object_key, upload_id=up.upload_id)
         quiet = int(settings.upload_stale_s)
         uploads.aborted(
             engine=engine,
@@ -65,6 +66,7 @@ def sweep_uploads(settings: Settings, engine: Engine, ledger: Ledger, s3: Minio)
             detail=f"the upload stopped before the whole file arrived (no word for {quiet} s); "
             "nothing was kept",
         )
+        tus.discard(engine=engine, upload_id=up.id)  # a resumable upload's kept tail goes too
         aborted += 1
         log.info(
             "sweeper aborted upload %s (request %s): no word from it for %d s", up.id, up.request_id, quiet
@@ -86,7 +88,14 @@ async def run_maintenance(
 ) -> None:
     """Relay queued alerts and sweep uploads now and every interval until `stop`. A round that fails
     (a dependency down) is logged and tried again next round: bounded by the interval, never fatal."""
+    scheduled = False
     while not stop.is_set():
+        if not scheduled:  # disposition's Temporal schedule (activities/disposition.py)
+            try:
+                await disposition.ensure_schedule(client, settings)
+                scheduled = True
+            except Exception as exc:
+                log.warning("disposition schedule: %s: %s", type(exc).__name__, exc)
         try:
             await relay.relay_pending(client, settings, engine)
         except Exception as exc:  # the workflow service or the database is down: next round

@@ -23,10 +23,10 @@ from temporalio.exceptions import ApplicationError
 from activities.email import EmailInput, SmtpConfig, build_message, send_message
 from custody import localtime, recorder
 from custody.db import session_scope
+from custody.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from custody.ledger.entries import CustodyEvent, EventType, file_facts
 from custody.ledger.store import Ledger
 from custody.mail import MailAuthError, MailTlsError
-from custody.media import SNIFF_BYTES, sniff_video
 from custody.models import (
     TERMINAL_STATUSES,
     Agency,
@@ -40,11 +40,12 @@ from custody.models import (
     new_id,
 )
 from custody.services import requests as svc
-from custody.services import uploads
+from custody.services import retention, uploads
 from custody.services.cases import agency_of
 from custody.settings import Settings
 from custody.timeutil import utcnow
-from storage.evidence import MultipartWriter, StoredObject, hash_object, object_key
+from storage.evidence import StoredObject, hash_object, object_key
+from storage.pipeline import Pipeline, pump
 
 # --- inputs and outputs -----------------------------------------------------------------------
 
@@ -329,6 +330,7 @@ class RequestActivities:
             camera = session.get(Camera, req.camera_id)
             agency = agency_of(session=session, case_id=req.case_id)
             case_id, window = req.case_id, (req.window_start, req.window_end)
+            keep = retention.for_case(session=session, settings=self.settings, case_id=case_id)
         if existing:
             return len(existing)
         if camera is None or not camera.pull_url:
@@ -347,7 +349,7 @@ class RequestActivities:
                 limit_bytes=self.settings.max_file_bytes,
                 max_duration_s=self.settings.pull_max_duration_s,
             ) as chunks:
-                stored, content_type = self._stream_to_store(key, chunks, request_id)
+                stored, content_type = self._stream_to_store(key, chunks, request_id, keep.until)
         except recorder.RecorderFailure as failure:
             self._note_failed_try(request_id, failure)
             raise ApplicationError(
@@ -356,7 +358,7 @@ class RequestActivities:
         filename = f"integrated-{camera.id[:8]}.video"
         with session_scope(self.engine) as session:
             req = svc.load_request(session=session, request_id=request_id)
-            svc.add_evidence(
+            ev = svc.add_evidence(
                 session=session,
                 req=req,
                 evidence_id=evidence_id,
@@ -367,6 +369,9 @@ class RequestActivities:
                 sha256=stored.sha256,
                 content_type=content_type,
             )
+            ev.retain_until, ev.retention_days = keep.until, keep.days
+            session.add(ev)
+            retention_entry = retention.retention_set_event(ev, agency)
         self.ledger.record(
             CustodyEvent(
                 EventType.file_received,
@@ -383,6 +388,7 @@ class RequestActivities:
             ),
             idempotency_key=f"{evidence_id}:received",
         )
+        self.ledger.append([retention_entry])
         return 1
 
     def _note_failed_try(self, request_id: str, failure: recorder.RecorderFailure) -> None:
@@ -402,35 +408,20 @@ class RequestActivities:
             )
 
     def _stream_to_store(
-        self, key: str, chunks: Iterator[bytes], request_id: str
+        self, key: str, chunks: Iterator[bytes], request_id: str, retain_until: datetime
     ) -> tuple[StoredObject, str]:
-        """Stream bytes into a new evidence object; abort (nothing stored) on any failure, and when
-        the request was cancelled meanwhile (a cancelled request keeps no bytes)."""
-        head = b""
-        writer: MultipartWriter | None = None
-        content_type = ""
-        try:
-            for chunk in chunks:
-                if writer is None:
-                    head += chunk
-                    if len(head) < SNIFF_BYTES:
-                        continue
-                    writer, content_type = self._open_writer(key, head)
-                    chunk, head = head, b""
-                part = writer.add(chunk)
-                if part is not None:
-                    writer.upload_part(part)
-                    activity.heartbeat(writer.size)
-                if writer.size > self.settings.max_file_bytes:
-                    raise recorder.too_large(self.settings.max_file_bytes)
-            if writer is None:
-                if not head:
-                    raise recorder.EMPTY
-                writer, content_type = self._open_writer(key, head)
-                writer.add(head)
-            rest = writer.take_rest()
-            if rest is not None:
-                writer.upload_part(rest)
+        """Stream bytes into a new evidence object (storage/pipeline.py, as the owner's uploads do);
+        abort (nothing stored) on any failure, and when the request was cancelled meanwhile (a
+        cancelled request keeps no bytes)."""
+        pipe = Pipeline(
+            self.s3,
+            self.settings.s3_bucket,
+            key,
+            limit=self.settings.max_file_bytes,
+            retain_until=retain_until,
+        )
+
+        def before_complete() -> None:
             with session_scope(self.engine) as session:
                 status = svc.load_request(session=session, request_id=request_id).status
             if status in TERMINAL_STATUSES or activity.is_cancelled():
@@ -438,17 +429,16 @@ class RequestActivities:
                     f"the request ended ({status}) while the footage arrived; nothing was kept",
                     non_retryable=True,
                 )
-            return writer.complete(), content_type
-        except BaseException:
-            if writer is not None:
-                writer.abort()
-            raise
 
-    def _open_writer(self, key: str, head: bytes) -> tuple[MultipartWriter, str]:
-        sniffed = sniff_video(head[:SNIFF_BYTES])
-        if sniffed is None:
-            raise recorder.NOT_A_VIDEO
-        return MultipartWriter(self.s3, self.settings.s3_bucket, key, sniffed), sniffed
+        try:
+            stored = pump(pipe, chunks, on_part=activity.heartbeat, before_complete=before_complete)
+        except PayloadTooLarge as exc:
+            raise recorder.too_large(self.settings.max_file_bytes) from exc
+        except UnsupportedMediaType as exc:
+            raise recorder.NOT_A_VIDEO from exc
+        except BadRequest as exc:
+            raise recorder.EMPTY from exc
+        return stored, pipe.content_type or ""
 
 
 @dataclass(frozen=True)

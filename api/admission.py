@@ -43,7 +43,7 @@ def kind(method: str, path: str) -> str:
     answer while requests queue), or `request` (everything else)."""
     if path in ("/health", "/health/live", "/health/ready", "/metrics") or path.startswith("/static/"):
         return "free"
-    if method == "PUT" and path.startswith("/consent/"):
+    if method in ("PUT", "PATCH") and path.startswith("/consent/"):  # PATCH: a resumable upload's bytes
         return "upload"
     if method == "GET" and path.endswith(("/custody-report.pdf", "/custody-bundle.json")):
         return "free"  # seconds of rendering in threads of their own; limited per user instead

@@ -21,7 +21,20 @@ from api.errors import install_error_handlers
 from api.headers import SecurityHeaders, content_security_policy
 from api.observe import Observe, bind_path_ids
 from api.openapi import install_docs
-from api.routes import auth, cases, consent, health, incidents, ledger, metrics, registry, reports, shares
+from api.routes import (
+    auth,
+    cases,
+    consent,
+    health,
+    incidents,
+    ledger,
+    metrics,
+    registry,
+    reports,
+    retention,
+    shares,
+    tus,
+)
 from api.web import admin as web_admin
 from api.web import audit as web_audit
 from api.web import console as web_console
@@ -103,9 +116,17 @@ def create_app(settings: Settings) -> FastAPI:
     # The JSON API refuses query parameters it does not take. Not the consent link: mail programs
     # may add tracking parameters to links people click.
     strict = [Depends(strict_query)]
-    for api_router in (health.router, auth.router, registry.router, ledger.router, cases.router):
+    for api_router in (
+        health.router,
+        auth.router,
+        registry.router,
+        ledger.router,
+        cases.router,
+        retention.router,
+    ):
         app.include_router(api_router, dependencies=strict)
     app.include_router(consent.router)
+    app.include_router(tus.router)
     app.include_router(metrics.router)
     app.include_router(reports.router, dependencies=strict)
     app.include_router(shares.router, dependencies=strict)

@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from custody.retention import CATEGORY_PATTERN
 from custody.services.registry import EMAIL_PATTERN, PHONE_PATTERN, PULL_URL_PATTERN
 from custody.timeutil import rfc3339
 
@@ -201,6 +202,32 @@ class LiveOut(BaseModel):
 class CaseIn(StrictIn):
     title: str = Field(min_length=1, max_length=200, pattern=LINE)
     description: str = Field(default="", max_length=10_000, pattern=TEXT)
+    category: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=CATEGORY_PATTERN,
+        description="Picks the retention class, e.g. 'homicide' (CUSTODY_RETENTION_CLASSES; any case)",
+    )
+
+
+class CaseCategoryIn(StrictIn):
+    """A case's new category: its evidence's retention is extended to the class's (never shortened)."""
+
+    category: str | None = Field(
+        max_length=64, pattern=CATEGORY_PATTERN, description="e.g. 'homicide'; null: none (the default class)"
+    )
+
+
+class HoldIn(StrictIn):
+    reason: str = Field(
+        min_length=1, max_length=500, pattern=LINE, description="Why, as recorded in the ledger"
+    )
+
+
+class HoldOut(Out):
+    id: str
+    legal_hold: bool
+    retain_until: datetime | None
 
 
 class CaseOut(Out):
@@ -211,6 +238,7 @@ class CaseOut(Out):
     created_by: str
     created_at: datetime
     cad_number: str | None = Field(default=None, description="The CAD incident it was opened from, if any")
+    category: str | None = Field(default=None, description="Its retention class's category, if any")
 
 
 class IncidentIn(StrictIn):
@@ -345,6 +373,10 @@ class EvidenceOut(Out):
     received_at: datetime
     verified_at: datetime | None
     status: str
+    retain_until: datetime | None = Field(
+        default=None, description="COMPLIANCE retention of the object version: no deletion before it"
+    )
+    legal_hold: bool = Field(default=False, description="An S3 legal hold is on the object version")
 
 
 class WorkingCopyOut(Out):

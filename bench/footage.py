@@ -356,6 +356,7 @@ def main() -> None:
     )
     parser.add_argument("--upload-mib", type=int, default=1024)
     parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--tus-mib", type=int, default=0, help="also bench/tus.py at this size, same stack")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(Path(tmp))
@@ -375,6 +376,10 @@ def main() -> None:
                     bench_upload(stack, settings, api, api_proc.pid, args.upload_mib)
                 if args.requests:
                     bench_many(settings, api, args.requests)
+                if args.tus_mib:  # resumable beside streamed uploads (its own script: bench/tus.py)
+                    from bench.tus import bench as bench_tus
+
+                    bench_tus(stack, api, args.tus_mib, rounds=1)
             finally:
                 worker.terminate()
                 worker.wait(30)

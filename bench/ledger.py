@@ -111,20 +111,23 @@ def _threaded_rate(url: str, threads: int, per_thread: int) -> float:
     return threads * per_thread / (time.perf_counter() - t0)
 
 
-def bench_appends(name: str, url: str, appends: int) -> None:
+def bench_appends(name: str, url: str, appends: int, processes: int = 8) -> None:
     engine = create_db_engine(url)
     migrate(engine)
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE IF NOT EXISTS bench_bare (k VARCHAR(200) PRIMARY KEY, v TEXT)"))
-    for procs in (1, 8):
+    for procs in (1, processes):
         per = max(1, appends // procs)
         ledger_rate = _rate(_append_worker, url, procs, per)
         bare_rate = _rate(_bare_worker, url, procs, per)
         print(f"[{name}] durable appends, {procs} appender process(es): {ledger_rate:8.0f}/s   "
               f"anchor bare INSERT txns: {bare_rate:8.0f}/s   ratio {ledger_rate / bare_rate:.2f}   "
               f"(goal >= 2,000/s; Tessera ~2,900/s)")  # fmt: skip
-    threaded = _threaded_rate(url, threads=8, per_thread=max(1, appends // 8))
-    print(f"[{name}] durable appends, 8 appender threads in one process (group commit): {threaded:8.0f}/s")
+    threaded = _threaded_rate(url, threads=processes, per_thread=max(1, appends // processes))
+    print(
+        f"[{name}] durable appends, {processes} appender threads in one process (group commit): "
+        f"{threaded:8.0f}/s"
+    )
     size = _ledger(url).size()
     leaves = [leaf_hash(d) for _, d in _ledger(url).entries(0, size)]
     cr = CompactRange()
@@ -240,26 +243,30 @@ def main() -> None:
     )
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--appends", type=int, default=2000)
+    parser.add_argument(
+        "--processes", type=int, default=8, help="concurrent appenders (processes, then threads)"
+    )
+    parser.add_argument("--queries", type=int, default=500, help="proof queries per database")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--only", choices=["appends", "verify", "proofs"], default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.only in (None, "appends"):
-            bench_appends("sqlite", f"sqlite:///{Path(tmp) / 'appends.db'}", args.appends)
+            bench_appends("sqlite", f"sqlite:///{Path(tmp) / 'appends.db'}", args.appends, args.processes)
             if not args.skip_postgres:
                 name, url = _pg_database()
                 try:
-                    bench_appends("postgresql", url, args.appends)
+                    bench_appends("postgresql", url, args.appends, args.processes)
                 finally:
                     _drop(name)
         if args.only in (None, "verify"):
             bench_verify(args.entries)
         if args.only in (None, "proofs"):
-            bench_proofs("sqlite", f"sqlite:///{Path(tmp) / 'proofs.db'}", args.entries)
+            bench_proofs("sqlite", f"sqlite:///{Path(tmp) / 'proofs.db'}", args.entries, args.queries)
             if not args.skip_postgres:
                 name, url = _pg_database()
                 try:
-                    bench_proofs("postgresql", url, args.entries)
+                    bench_proofs("postgresql", url, args.entries, args.queries)
                 finally:
                     _drop(name)
 

@@ -211,6 +211,9 @@ class Case(SQLModel, table=True):
     cad_lon: float | None = None
     cad_occurred_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     cad_integration_id: str | None = Field(default=None, max_length=36)
+    #: What kind of case (e.g. "homicide"): picks its evidence's retention class
+    #: (CUSTODY_RETENTION_CLASSES); none keeps the default retention.
+    category: str | None = Field(default=None, max_length=64)
 
     @property
     def reference(self) -> str:
@@ -317,6 +320,16 @@ class Evidence(SQLModel, table=True):
     video_codec: str | None = Field(default=None, max_length=32)
     audio_codec: str | None = Field(default=None, max_length=32)
     recorded_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    #: The COMPLIANCE retain-until date set on this exact object version (custody/retention.py).
+    retain_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    #: The retention class's days `retain_until` was set with (the longest it has had).
+    retention_days: int | None = Field(default=None)
+    #: An S3 object-lock legal hold is on this version (placed by a prosecutor or admin).
+    legal_hold: bool = Field(default=False)
+    #: None, then `pending` (past retention, not on hold: awaiting an admin), `approved` (the worker
+    #: deletes the version), and the row's status becomes `disposed` once the bytes are gone.
+    disposition: str | None = Field(default=None, max_length=16)
+    disposition_by: str | None = Field(default=None, max_length=36)
 
 
 class UploadState(StrEnum):
@@ -352,6 +365,9 @@ class Upload(SQLModel, table=True):
     started_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     heartbeat_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     detail: str = Field(default="", max_length=500)
+    #: The retain-until the multipart upload was created with (the object gets it as it completes).
+    retain_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    retention_days: int | None = Field(default=None)
 
 
 class SentEmail(SQLModel, table=True):
@@ -466,3 +482,27 @@ class IncidentSignature(SQLModel, table=True):
     signature: str = Field(primary_key=True, max_length=64)
     integration_id: str = Field(max_length=36)
     seen_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
+
+
+class TusUpload(SQLModel, table=True):
+    """A resumable (tus 1.0) owner upload's checkpoint, beside its `Upload` row (same id).
+
+    Why in the database: any API replica may get the next PATCH. `offset` is the last byte custody
+    holds durably: the bytes of `parts` (in the S3 multipart upload) plus `tail` (under 5 MiB, too
+    short for an S3 part, kept here until more bytes arrive). `hash_state` is the SHA-256 state of
+    the parts' bytes (storage/pipeline.py ResumableSha256). A PATCH holds `lease` until `lease_until`
+    so two connections never write one upload at once."""
+
+    __tablename__ = "tus_uploads"
+
+    id: str = Field(primary_key=True, foreign_key="uploads.id", max_length=36)
+    length: int = Field(sa_type=sa.BigInteger)
+    offset: int = Field(default=0, sa_type=sa.BigInteger)
+    expected_sha256: str = Field(default="", max_length=64)
+    declared_type: str = Field(default="", max_length=100)
+    parts: str = Field(default="[]", sa_type=sa.Text)  # JSON [[number, etag, size], ...]
+    tail: bytes = Field(default=b"", sa_type=sa.LargeBinary)
+    hash_state: bytes = Field(default=b"", sa_type=sa.LargeBinary)
+    lease: str = Field(default="", max_length=36)
+    lease_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime, index=True)

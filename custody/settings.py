@@ -115,6 +115,19 @@ class Settings(BaseSettings):
     evidence_retention_days: int = Field(
         365, ge=1, description="Default COMPLIANCE (WORM) retention of evidence objects, in days"
     )
+    retention_classes: dict[str, int] = Field(
+        default_factory=dict,
+        description='Retention classes by case category, JSON category -> days (e.g. {"homicide": 27394}); '
+        "a category not listed, or a case without one, keeps CUSTODY_EVIDENCE_RETENTION_DAYS",
+    )
+    retention_day_s: float = Field(
+        86400,
+        gt=0,
+        description="Length of one retention day in seconds (tests only: refused outside dev and test)",
+    )
+    disposition_interval_s: float = Field(
+        3600, gt=0, description="How often the worker looks for evidence past retention and not on hold"
+    )
 
     # --- mail ------------------------------------------------------------------------------------
     smtp_host: str = Field("127.0.0.1", description="SMTP server host")
@@ -331,6 +344,11 @@ class Settings(BaseSettings):
     incident_window_s: int = Field(
         1800, gt=0, description="Footage window of an incident's alert, centred on occurred_at"
     )
+    tus_expiry_s: float = Field(
+        86400,
+        gt=0,
+        description="A resumable upload not resumed this long is ended by the sweeper (nothing kept)",
+    )
 
     # --- web console and residents ----------------------------------------------------------------
     session_ttl_s: int = Field(28800, ge=60, description="Lifetime of a web console or resident session")
@@ -447,6 +465,19 @@ class Settings(BaseSettings):
             return parse_networks(value)
         return value
 
+    @field_validator("retention_classes", mode="after")
+    @classmethod
+    def _check_classes(cls, value: dict[str, int]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for name, days in value.items():
+            key = name.strip().lower()
+            if not key or days < 1:
+                raise ValueError(
+                    f"CUSTODY_RETENTION_CLASSES maps a category to whole days >= 1; {name!r}: {days!r} is not"
+                )
+            out[key] = days
+        return out
+
     @field_validator("time_zone")
     @classmethod
     def _check_zone(cls, value: str) -> str:
@@ -508,6 +539,10 @@ class Settings(BaseSettings):
             raise ValueError("CUSTODY_REMINDERS_S offsets must be positive")
         if len(self.map_center) != 2:
             raise ValueError("CUSTODY_MAP_CENTER must be 'lat,lon'")
+        if self.mode == "production" and self.retention_day_s != 86400:
+            raise ValueError(
+                "CUSTODY_RETENTION_DAY_S shortens every retention (it is for tests); unset it in production"
+            )
         self._check_smtp()
         self._check_tsa()
         return self

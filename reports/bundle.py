@@ -97,6 +97,10 @@ def build_bundle(ledger: Ledger, facts: BundleFacts) -> tuple[dict[str, Any], Si
                 "verified_at": logged.get((ev.id, "file_verified"))
                 or (rfc3339(ev.verified_at) if ev.verified_at else None),
                 **_working_copy(ev, copies.get(ev.id, {})),
+                # The object version's COMPLIANCE retention and legal hold (retention_set /
+                # retention_extended / legal_hold_* entries record each change).
+                "retain_until": rfc3339(ev.retain_until) if ev.retain_until else None,
+                "legal_hold": ev.legal_hold,
             }
             for ev in facts.evidence
         ],

@@ -119,6 +119,13 @@ def _size(n: int) -> str:
     return f"{n:,} bytes"
 
 
+def _retention(ev: dict[str, Any], tz: ZoneInfo) -> str:
+    """The object version's COMPLIANCE retention: the store refuses to delete it before then."""
+    if not ev.get("retain_until"):
+        return "the store's default retention"
+    return _when_text(ev.get("retain_until"), tz) + " (COMPLIANCE: no deletion before)"
+
+
 def _offset(seconds: int | None) -> str:
     if seconds is None:
         return "not known"
@@ -333,6 +340,8 @@ def render_report(
                             ("Request", f"{_short(ev['request_id'])} (full id in the appendix)"),
                             ("Received", _when_text(ev.get("received_at"), tz)),
                             ("Verified from storage", _when_text(ev.get("verified_at"), tz)),
+                            ("Retained until", _retention(ev, tz)),
+                            ("Legal hold", "on: it cannot be deleted" if ev.get("legal_hold") else "none"),
                             ("Evidence id", Paragraph(ev["id"], MONO)),
                         ]
                     ),

@@ -12,13 +12,15 @@ import hashlib
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import urllib3
 from minio import Minio
+from minio.commonconfig import COMPLIANCE
 from minio.datatypes import Part
 from minio.error import S3Error
+from minio.retention import Retention
 
 from custody.errors import InsufficientStorage, ServiceUnavailable
 
@@ -43,14 +45,49 @@ class MultipartWriter:
     """Feeds bytes into one multipart upload. Not thread-safe: one producer, parts uploaded by
     whoever calls `upload_part` (the API runs that in a worker thread)."""
 
-    def __init__(self, client: Minio, bucket: str, key: str, content_type: str) -> None:
+    def __init__(
+        self,
+        client: Minio,
+        bucket: str,
+        key: str,
+        content_type: str,
+        retain_until: datetime | None = None,
+        *,
+        upload_id: str | None = None,
+    ) -> None:
         self.client, self.bucket, self.key = client, bucket, key
-        self.upload_id = client._create_multipart_upload(bucket, key, {"Content-Type": content_type})
+        self.retain_until = retain_until
+        if upload_id is None:
+            headers: dict[str, str | list[str] | tuple[str]] = {"Content-Type": content_type}
+            if retain_until is not None:
+                # The object is born with its class's COMPLIANCE retention (the bucket's default
+                # applies only when none is given): set at creation, never a moment without it.
+                headers |= lock_headers(retain_until)
+            upload_id = client._create_multipart_upload(bucket, key, headers)
+        self.upload_id = upload_id
         self.hasher = hashlib.sha256()
         self.size = 0
         self._buffer = bytearray()
         self._parts: list[Part] = []
         self._next_part = 1
+
+    @classmethod
+    def resume(
+        cls, client: Minio, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]
+    ) -> MultipartWriter:
+        """A writer for a multipart upload opened earlier (a resumed upload), its parts so far known."""
+        writer = cls(client, bucket, key, "", upload_id=upload_id)
+        writer._parts = [Part(n, etag) for n, etag in parts]
+        writer._next_part = max((n for n, _ in parts), default=0) + 1
+        return writer
+
+    @property
+    def part_count(self) -> int:
+        return len(self._parts)
+
+    def parts(self) -> list[tuple[int, str]]:
+        """(part number, ETag) of every part uploaded so far."""
+        return [(p.part_number, p.etag) for p in self._parts]
 
     def add(self, chunk: bytes) -> bytes | None:
         """Take bytes; return a full part to upload when one is ready."""
@@ -83,6 +120,48 @@ class MultipartWriter:
 
     def abort(self) -> None:
         self.client._abort_multipart_upload(self.bucket, self.key, self.upload_id)
+
+
+def lock_headers(retain_until: datetime) -> dict[str, str]:
+    """S3 headers giving a new object COMPLIANCE retention until `retain_until`."""
+    when = retain_until.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return {"x-amz-object-lock-mode": COMPLIANCE, "x-amz-object-lock-retain-until-date": when}
+
+
+def extend_retention(
+    client: Minio, *, bucket: str, key: str, version_id: str | None, until: datetime
+) -> None:
+    """Lengthen one version's COMPLIANCE retention (the store refuses to shorten it)."""
+    client.set_object_retention(
+        bucket, key, Retention(COMPLIANCE, until.astimezone(UTC)), version_id=version_id
+    )
+
+
+def object_retention(client: Minio, *, bucket: str, key: str, version_id: str | None) -> datetime | None:
+    found = client.get_object_retention(bucket, key, version_id=version_id)
+    return found.retain_until_date if found is not None else None
+
+
+def set_legal_hold(client: Minio, *, bucket: str, key: str, version_id: str | None, on: bool) -> None:
+    """Place (or release) the S3 object-lock legal hold on one exact version."""
+    if on:
+        client.enable_object_legal_hold(bucket, key, version_id=version_id)
+    else:
+        client.disable_object_legal_hold(bucket, key, version_id=version_id)
+
+
+def legal_hold_on(client: Minio, *, bucket: str, key: str, version_id: str | None) -> bool:
+    return bool(client.is_object_legal_hold_enabled(bucket, key, version_id=version_id))
+
+
+def delete_version(client: Minio, *, bucket: str, key: str, version_id: str | None) -> None:
+    """Delete one exact version (the store refuses while its retention or a legal hold lasts). A
+    version already gone is not an error (a retried round)."""
+    try:
+        client.remove_object(bucket, key, version_id=version_id)
+    except S3Error as exc:
+        if exc.code not in ("NoSuchKey", "NoSuchVersion"):
+            raise
 
 
 def hash_object(

@@ -41,6 +41,7 @@ from custody.ledger.store import Ledger
 from custody.models import Case, Evidence, FootageRequest, Incident, User
 from custody.services import cases as case_svc
 from custody.services import requests as svc
+from custody.services import retention
 from custody.services import workcopy as copy_svc
 from custody.settings import Settings
 from custody.timeutil import utcnow
@@ -61,6 +62,10 @@ def _ledger(request: Request) -> Ledger:
 @router.post("/cases", status_code=201, response_model=CaseOut, dependencies=json_body)
 def create_case(body: CaseIn, user: StaffWriter, session: SessionDep) -> CaseOut:
     case = case_svc.create_case(session=session, user=user, title=body.title, description=body.description)
+    if body.category is not None:
+        case.category = retention.check_category(body.category)  # its files' retention class
+        session.add(case)
+        session.flush()
     return CaseOut.model_validate(case)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +25,7 @@ from api import temporal
 from api.deps import SettingsDep, get_engine, require_json
 from api.schemas import DecisionIn, FileOut
 from custody import localtime, logs
-from custody.db import write_scope
+from custody.db import session_scope, write_scope
 from custody.errors import (
     BadRequest,
     Conflict,
@@ -31,16 +33,12 @@ from custody.errors import (
     PayloadTooLarge,
     ServiceUnavailable,
     Unprocessable,
-    UnsupportedMediaType,
 )
 from custody.ledger.store import Ledger
 from custody.media import (
     ACCEPTED_TYPES,
-    SNIFF_BYTES,
     check_filename,
-    declared_matches,
     size_words,
-    sniff_video,
 )
 from custody.models import (
     Agency,
@@ -54,9 +52,11 @@ from custody.models import (
     new_id,
 )
 from custody.services import requests as svc
-from custody.services import uploads
+from custody.services import retention, uploads
+from custody.settings import Settings
 from custody.timeutil import rfc3339
-from storage.evidence import EvidenceStore, MultipartWriter, object_key
+from storage.evidence import EvidenceStore, MultipartWriter, StoredObject, object_key
+from storage.pipeline import Pipeline, apump
 from workflows.requests import ActorInput, DecisionInput
 
 router = APIRouter(tags=["consent"])
@@ -181,95 +181,82 @@ async def upload(
 
     evidence_id = new_id()
     key = object_key(case_id=req.case_id, request_id=req.id, evidence_id=evidence_id)
-    writer: MultipartWriter | None = None
-    head = bytearray()
-    pending: asyncio.Task[None] | None = None
-    loop = asyncio.get_running_loop()
-    beat_at = loop.time()
+    keep = await asyncio.to_thread(retention_for, engine, settings, req.case_id)
+    pipe = Pipeline(
+        store.client,
+        store.bucket,
+        key,
+        limit=limit,
+        name=filename,
+        declared=declared,
+        expected_sha256=expected,
+        retain_until=keep.until,
+    )
+    stored = await stream_file(
+        request,
+        pipe,
+        request.stream(),
+        upload=Upload(
+            id=evidence_id, request_id=req.id, filename=filename, object_key=key, upload_id="",
+            content_type="", actor=token_id, state=UploadState.streaming,
+            retain_until=keep.until, retention_days=keep.days,
+        ),
+    )  # fmt: skip
+    ev = await _record(request, evidence_id, stored.version_id)
+    return FileOut(file_id=ev.id, sha256=ev.sha256, size=ev.size)
 
-    async def open_writer() -> MultipartWriter:
-        found = sniff_video(bytes(head[:SNIFF_BYTES]))
-        if found is None:
-            raise UnsupportedMediaType(
-                f"{filename} is not a video file this program accepts ({', '.join(sorted(ACCEPTED_TYPES))})."
-            )
-        if not declared_matches(declared, found):
-            raise UnsupportedMediaType(f"The file was sent as {declared!r} but its content is {found}.")
-        opened = await asyncio.to_thread(MultipartWriter, store.client, store.bucket, key, found)
-        row = Upload(
-            id=evidence_id, request_id=req.id, filename=filename, object_key=key,
-            upload_id=opened.upload_id, content_type=found, actor=token_id, state=UploadState.streaming,
-        )  # fmt: skip
-        try:
-            await asyncio.to_thread(uploads.begin, engine=engine, upload=row)
-        except BaseException:
-            await asyncio.to_thread(opened.abort)
-            raise
-        return opened
 
-    async def ship(part: bytes) -> None:
-        nonlocal pending, beat_at
-        if pending is not None:
-            await pending
-        assert writer is not None
-        pending = asyncio.create_task(asyncio.to_thread(writer.upload_part, part))
-        if loop.time() - beat_at >= settings.upload_heartbeat_s:
-            beat_at = loop.time()
-            await asyncio.to_thread(uploads.heartbeat, engine=engine, upload_id=evidence_id)
+async def stream_file(
+    request: Request, pipe: Pipeline, stream: AsyncIterator[bytes], *, upload: Upload
+) -> StoredObject:
+    """The whole file from one stream into the store: the Upload row is written when its multipart
+    upload opens (custody/services/uploads.py), heartbeats while parts ship, and ends `completing`
+    just before the object is made, or `aborted` with the multipart upload on any refusal."""
+    engine: Engine = request.app.state.engine
+    settings = request.app.state.settings
+    store: EvidenceStore = request.app.state.store
+    beat = _Heartbeat(engine, upload.id, settings.upload_heartbeat_s)
+
+    def on_open(writer: MultipartWriter) -> None:
+        upload.upload_id, upload.content_type = writer.upload_id, pipe.content_type or ""
+        uploads.begin(engine=engine, upload=upload)
 
     try:
-        async for chunk in request.stream():
-            if not chunk:
-                continue
-            if writer is None:
-                head += chunk
-                if len(head) > limit:
-                    raise PayloadTooLarge(f"The file is larger than the limit of {limit} bytes.")
-                if len(head) < SNIFF_BYTES:
-                    continue
-                writer = await open_writer()
-                chunk, head = bytes(head), bytearray()
-            part = writer.add(chunk)
-            if writer.size > limit:
-                raise PayloadTooLarge(f"The file is larger than the limit of {limit} bytes.")
-            if part is not None:
-                await ship(part)
-        if writer is None:
-            if not head:
-                raise BadRequest("The file is empty; choose the video file again.", code="empty_file")
-            writer = await open_writer()
-            writer.add(bytes(head))
-        digest = writer.hasher.hexdigest()
-        if expected is not None and digest != expected:
-            raise Unprocessable(
-                f"The file arrived with SHA-256 {digest}, not {expected} as announced; it was not stored. "
-                "Send it again.",
-                code="sha256_mismatch",
-            )
-        rest = writer.take_rest()
-        if rest is not None:
-            await ship(rest)
-        if pending is not None:
-            await pending
+        await apump(pipe, stream, on_open=on_open, on_part=beat)
         await asyncio.to_thread(
-            uploads.completing, engine=engine, upload_id=evidence_id, size=writer.size, sha256=digest
+            uploads.completing, engine=engine, upload_id=upload.id, size=pipe.size, sha256=pipe.digest
         )
     except BaseException as exc:
-        if pending is not None:
-            pending.cancel()
-        if writer is not None:
+        if pipe.writer is not None:
             with contextlib.suppress(Exception):  # the sweeper aborts what this could not
-                await asyncio.to_thread(writer.abort)
+                await asyncio.to_thread(pipe.abort)
                 await asyncio.to_thread(
-                    uploads.aborted, engine=engine, upload_id=evidence_id, detail=_why_aborted(exc)
+                    uploads.aborted, engine=engine, upload_id=upload.id, detail=_why_aborted(exc)
                 )
         raise store.explain(exc) from exc
     try:
-        stored = await asyncio.to_thread(writer.complete)
+        return await asyncio.to_thread(pipe.complete)
     except Exception as exc:  # the object may or may not exist now: the sweeper settles it
         raise store.explain(exc) from exc
-    ev = await _record(request, evidence_id, stored.version_id)
-    return FileOut(file_id=ev.id, sha256=ev.sha256, size=ev.size)
+
+
+class _Heartbeat:
+    """Called after each part (in a thread): the Upload row's heartbeat, at most every `every_s`."""
+
+    def __init__(self, engine: Engine, upload_id: str, every_s: float) -> None:
+        self.engine, self.upload_id, self.every_s = engine, upload_id, every_s
+        self.at = time.monotonic()
+
+    def __call__(self, _size: int) -> None:
+        if time.monotonic() - self.at >= self.every_s:
+            self.at = time.monotonic()
+            uploads.heartbeat(engine=self.engine, upload_id=self.upload_id)
+
+
+def retention_for(engine: Engine, settings: Settings, case_id: str) -> retention.Retain:
+    """The retention class a new object of this case is created with (custody/retention.py)."""
+    with session_scope(engine) as session:
+        return retention.for_case(session=session, settings=settings, case_id=case_id)
 
 
 def _why_aborted(exc: BaseException) -> str:

@@ -4,22 +4,26 @@ self-registered integrated cameras are approved)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlmodel import Session, col, select
 
+from activities import disposition
 from api.deps import SessionDep
+from api.temporal import temporal_client
 from api.web.render import page, redirect
 from api.web.session import StaffSession, check_csrf, checked_form
 from custody import recorder
-from custody.errors import CustodyError, Forbidden
-from custody.models import Camera, Owner, Role, User, WebSession
-from custody.services import registry
+from custody.errors import Conflict, CustodyError, Forbidden
+from custody.models import Camera, Case, Evidence, Owner, Role, User, WebSession
+from custody.services import registry, retention
 from custody.services import users as user_svc
 
 router = APIRouter(include_in_schema=False, prefix="/console/admin")
+log = logging.getLogger("custody.console")
 
 
 def _admin(user: User) -> None:
@@ -177,3 +181,51 @@ async def approve(camera_id: str, request: Request, session: SessionDep, staff: 
     await check_csrf(request, staff[1])
     registry.approve_camera(session=session, user=staff[0], camera_id=camera_id)
     return redirect("/console/admin/cameras?notice=approved")
+
+
+# --- disposition of evidence past its retention (activities/disposition.py) -----------------------
+
+
+def _disposable(session: Session, user: User) -> list[tuple[Evidence, Case]]:
+    """Evidence awaiting disposition that this administrator may approve (an agency's administrator:
+    its own cases; the program's: all)."""
+    found = retention.pending(session=session)
+    cases = {c.id: c for c in session.exec(select(Case).where(col(Case.id).in_({e.case_id for e in found})))}
+    return [
+        (e, cases[e.case_id])
+        for e in found
+        if e.case_id in cases and (registry.is_program_admin(user) or cases[e.case_id].agency == user.agency)
+    ]
+
+
+@router.get("/disposition")
+def disposition_page(request: Request, session: SessionDep, staff: StaffSession) -> Response:
+    user, web = staff
+    _admin(user)
+    return page(
+        request,
+        "web/admin_disposition.html",
+        user=user,
+        web=web,
+        rows=_disposable(session, user),
+        notice=request.query_params.get("notice"),
+    )
+
+
+@router.post("/disposition/{evidence_id}/approve")
+async def approve_disposition(
+    evidence_id: str, request: Request, session: SessionDep, staff: StaffSession
+) -> Response:
+    """Approve deleting this file's object version; the worker's next round deletes it (started now)."""
+    _admin(staff[0])
+    await check_csrf(request, staff[1])
+    if evidence_id not in {e.id for e, _ in _disposable(session, staff[0])}:
+        raise Conflict("This file is not awaiting disposition for your agency.")
+    retention.approve(session=session, user=staff[0], evidence_id=evidence_id)
+    session.commit()
+    try:  # the worker deletes it now instead of at the next interval; if not, it will then
+        client = await temporal_client(request)
+        await disposition.run_now(client, request.app.state.settings)
+    except Exception as exc:
+        log.warning("disposition round not started now (the schedule will): %s", exc)
+    return redirect("/console/admin/disposition?notice=approved")

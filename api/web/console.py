@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from api.deps import SessionDep, SettingsDep
 from api.routes import cases as case_routes
 from api.routes import reports as report_routes
+from api.routes import retention as retention_routes
 from api.routes.shares import record_share_event
 from api.schemas import AlertIn
 from api.temporal import cancel_request as temporal_cancel
@@ -35,6 +36,7 @@ from api.web.session import (
 )
 from custody import localtime
 from custody.cancellation import can_cancel
+from custody.db import session_scope
 from custody.errors import CustodyError, Forbidden, Unprocessable
 from custody.ledger.entries import EventType
 from custody.models import Camera, CaseShare, User
@@ -43,6 +45,7 @@ from custody.services import incidents as incident_svc
 from custody.services import registry, websessions
 from custody.services import requests as svc
 from custody.services import workcopy as copy_svc
+from custody.services.retention import HOLD_ROLES, days_for
 from custody.services.users import authenticate, list_agencies
 from custody.timeutil import rfc3339
 
@@ -238,6 +241,9 @@ def _case_page(
         ),
         evidence=evidence,
         time_flags={e.id: copy_svc.flag_of(session=session, ev=e, tz=tz) for e in evidence},
+        can_hold=access.share is None and user.role in HOLD_ROLES,
+        categories=sorted(request.app.state.settings.retention_classes),
+        retention_days=days_for(request.app.state.settings, case.category),
         can_write=can_write,
         shares=shares,
         share_users=share_users,
@@ -433,6 +439,39 @@ async def cancel_request(
 
 
 # --- evidence and reports -----------------------------------------------------------------------
+
+
+@router.post("/console/cases/{case_id}/category")
+async def set_category(case_id: str, request: Request, staff: StaffSession) -> Response:
+    """The case's category (its retention class), as PATCH /cases/{id} sets it."""
+    user, web = staff
+    form = await checked_form(request, web)
+    _writer(user, "change a case's category")
+    state = request.app.state
+    await asyncio.to_thread(
+        retention_routes.change_category, state.engine, state.ledger, state.store, state.settings, user,
+        case_id, form.get("category", "")[:64] or None,
+    )  # fmt: skip
+    return redirect(f"/console/cases/{case_id}?notice=category")
+
+
+@router.post("/console/evidence/{evidence_id}/legal-hold")
+async def legal_hold(evidence_id: str, request: Request, staff: StaffSession) -> Response:
+    """Place (`place=1`) or release a legal hold with a reason, as the JSON API does (prosecutors
+    and administrators of the case's agency)."""
+    user, web = staff
+    form = await checked_form(request, web)
+    if user.role not in HOLD_ROLES:
+        raise Forbidden("Only prosecutors and administrators place or release legal holds.")
+    place = form.get("place") == "1"
+    state = request.app.state
+    out = await asyncio.to_thread(
+        retention_routes.change_hold, state.engine, state.ledger, state.store, user, evidence_id,
+        form.get("reason", "")[:500], place,
+    )  # fmt: skip
+    with session_scope(state.engine) as session:
+        case_id = svc.get_evidence(session=session, user=user, evidence_id=out.id).case_id
+    return redirect(f"/console/cases/{case_id}?notice={'held' if place else 'released'}#evidence")
 
 
 @router.get("/console/evidence/{evidence_id}/download")

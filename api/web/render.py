@@ -35,6 +35,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/console/admin/users", "Users"),
         ("/console/admin/agencies", "Agencies"),
         ("/console/admin/cameras", "Cameras"),
+        ("/console/admin/disposition", "Disposition"),
         ("/console/cases", "Cases"),
         ("/console/ledger", "Ledger"),
     ],

@@ -279,6 +279,8 @@ def verify_file(
         ("camera kind", _stated(evidence.get("camera_kind"))),
         ("recorder clock offset (owner's statement, s)", _stated(evidence.get("camera_clock_offset_s"))),
         ("evidence status", str(evidence.get("status"))),
+        ("retained until (COMPLIANCE)", _stated(evidence.get("retain_until"))),
+        ("legal hold", "on" if evidence.get("legal_hold") else "none"),
         ("bundle generated", f"{bundle.get('generated_at')} by {bundle.get('generated_by')}"),
     ]
     steps.append(f"5. {len(proven)} facts about this file equal what the signed log records")

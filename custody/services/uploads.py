@@ -32,9 +32,11 @@ from custody.models import (
     Evidence,
     FootageRequest,
     RequestStatus,
+    TusUpload,
     Upload,
     UploadState,
 )
+from custody.services import retention
 from custody.services.cases import agency_of
 from custody.services.requests import load_request
 from custody.timeutil import utcnow
@@ -134,6 +136,8 @@ def record(*, engine: Engine, ledger: Ledger, upload_id: str, version_id: str | 
                 size=row.size,
                 sha256=row.sha256,
                 content_type=row.content_type,
+                retain_until=row.retain_until,
+                retention_days=row.retention_days,
                 status="received" if refusal is None else "rejected",
                 detail="" if refusal is None else (
                     f"arrived after the request was {req.status}; kept under retention, never attached"
@@ -161,6 +165,8 @@ def record(*, engine: Engine, ledger: Ledger, upload_id: str, version_id: str | 
             ),
         )
     ]
+    if ev.retain_until is not None:
+        events.append(retention.retention_set_event(ev, agency))
     if ev.status == "rejected":
         events.append(_rejected_event(ev, agency))
     ledger.append(events)
@@ -222,9 +228,22 @@ def live(*, session: Session, request_id: str, stale_s: float) -> list[Upload]:
 
 def stale(*, session: Session, before: datetime, limit: int = 100) -> list[Upload]:
     """Uploads not heard from since `before`: their API died or lost the database (the sweeper's work)."""
+    # A resumable upload between connections is quiet, not dead: stale only once it expired, or its
+    # request stopped taking files (cancelled, expired, Done pressed): then it keeps no bytes.
+    resumable = (
+        select(TusUpload.id)
+        .join(Upload, col(Upload.id) == col(TusUpload.id))
+        .join(FootageRequest, col(FootageRequest.id) == col(Upload.request_id))
+        .where(
+            col(TusUpload.expires_at) > utcnow(),
+            col(FootageRequest.status) == str(RequestStatus.consented),
+            col(FootageRequest.files_complete).is_(False),
+        )
+    )
     stmt = (
         select(Upload)
         .where(col(Upload.state).in_([str(s) for s in LIVE_UPLOAD_STATES]), col(Upload.heartbeat_at) < before)
+        .where(~(col(Upload.id).in_(resumable) & (col(Upload.state) == str(UploadState.streaming))))
         .order_by(col(Upload.heartbeat_at))
         .limit(limit)
     )

@@ -20,10 +20,15 @@ ROOT = Path(__file__).resolve().parents[2]
 #: script, tiny arguments, words that must appear in what it prints (its figures and anchors)
 BENCHMARKS = [
     ("radius_search.py", "--cameras 2000 --queries 5 --naive 1", ["indexed search", "naive full scan"]),
-    ("ledger.py", "--entries 2000 --appends 40", ["inclusion proof", "anchor"]),
+    ("ledger.py", "--entries 2000 --appends 40 --processes 2 --queries 60", ["inclusion proof", "anchor"]),
     ("console.py", "--requests 20 --evidence 5 --rounds 2", ["case page", "anchor"]),
     ("report.py", "--events 20 --file-mib 1", ["[report]", "[verify]", "anchor"]),
-    ("footage.py", "--upload-mib 2 --requests 3", ["[upload]", "[verify]", "[requests]", "anchor"]),
+    # bench/tus.py's figures come from footage.py's stack here (--tus-mib): one stack start, not two.
+    (
+        "footage.py",
+        "--upload-mib 2 --requests 3 --tus-mib 2",
+        ["[upload]", "[verify]", "[requests]", "[tus]", "anchor"],
+    ),
     (
         "load.py",
         "--uploads 2 --upload-mib 2 --rate 20 --seconds 2 --clients 2,4 --ceiling-seconds 1",

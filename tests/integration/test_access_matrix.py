@@ -177,6 +177,17 @@ def approve(role: str, relation: str) -> int:
     return 409 if relation == "own" else 403  # the program admin may; a registered camera needs none
 
 
+def hold_keeper(ok: int) -> Expect:
+    """Legal holds: prosecutors and admins of the owning agency; a share is read-only."""
+
+    def expect(role: str, relation: str) -> int:
+        if role not in ("prosecutor", "admin"):
+            return 403
+        return {"own": ok, "shared": 403}.get(relation, 404)
+
+    return expect
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
@@ -217,6 +228,11 @@ ROUTES = (
     Route("GET", "/cases/{case}/shares", case_write(200)),
     Route("POST", "/cases/{case}/shares", case_write(201), _share_body),
     Route("POST", "/cases/{case}/shares/{revoked_share}/revoke", case_write(409)),  # revoked already
+    Route("PATCH", "/cases/{case}", case_write(200), lambda w: {"category": "burglary"}),
+    # No hold is on the file: releasing one is a conflict for those who may.
+    Route(
+        "POST", "/evidence/{evidence}/legal-hold/release", hold_keeper(409), lambda w: {"reason": "matrix"}
+    ),
     Route("GET", "/owners/{owner}", registry_mpd_only(other=404)),
     Route("GET", "/cameras/{camera}", registry_read),
     Route("GET", "/cameras", registry_read),
