@@ -25,6 +25,7 @@ from activities.maintenance import run_maintenance
 from activities.observe import BUCKETS as WORKER_BUCKETS
 from activities.observe import ActivityObserver
 from activities.requests import RequestActivities
+from activities.workcopy import WorkingCopyActivities
 from custody import logs
 from custody.db import engine_for, prepare_schema
 from custody.errors import ConfigurationError
@@ -69,6 +70,7 @@ def build_worker(
     s3 = s3 or make_client(settings)
     acts = RequestActivities(settings, engine, ledger_for(settings, engine), s3)
     disposition = DispositionActivities(settings, engine, ledger_for(settings, engine), s3)
+    copies = WorkingCopyActivities(settings, engine, acts.ledger, s3)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -82,6 +84,7 @@ def build_worker(
             acts.verify_files,
             acts.attach_evidence,
             acts.pull_integrated,
+            copies.make_working_copies,
         ],
         activity_executor=ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity"),
         max_concurrent_activities=ACTIVITY_THREADS,

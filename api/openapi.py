@@ -39,6 +39,7 @@ WHY = {
     409: "Conflicts with the object's state (e.g. already answered or ended)",
     410: "The consent link's request has ended or expired",
     413: "The file is larger than the limit",
+    416: "The byte range asked for is outside the file",
     415: "Wrong content type (JSON bodies need application/json; uploads must be video)",
     422: "A value is out of range or inconsistent; the message names it",
     412: "Resumable uploads: send Tus-Resumable: 1.0.0",
@@ -57,6 +58,7 @@ EXTRA: dict[tuple[str, str], set[int]] = {
     ("POST", "/cases/{case_id}/shares/{share_id}/revoke"): {409},
     ("POST", "/cameras/{camera_id}/approve"): {409},
     ("GET", "/evidence/{evidence_id}/download"): {409},
+    ("GET", "/evidence/{evidence_id}/working-copy"): {409, 416},
     ("PATCH", "/cases/{case_id}"): {503},  # the store did not answer: the category stays as it was
     ("POST", "/evidence/{evidence_id}/legal-hold"): {409, 503},
     ("POST", "/evidence/{evidence_id}/legal-hold/release"): {409, 503},
@@ -97,6 +99,15 @@ CONTENT: dict[tuple[str, str], dict[str, Any]] = {
         "headers": {
             "X-Content-SHA256": {"schema": {"type": "string"}, "description": "hex SHA-256 of the file"},
             "Content-Disposition": {"schema": {"type": "string"}},
+        },
+    },
+    ("GET", "/evidence/{evidence_id}/working-copy"): {
+        "description": "The working copy (H.264/AAC MP4 made from the master); 206 for a Range",
+        "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
+        "headers": {
+            "X-Content-SHA256": {"schema": {"type": "string"}, "description": "hex SHA-256 of the copy"},
+            "Accept-Ranges": {"schema": {"type": "string"}},
+            "Content-Range": {"schema": {"type": "string"}},
         },
     },
     ("GET", "/consent/{token}"): {

@@ -379,6 +379,38 @@ class EvidenceOut(Out):
     legal_hold: bool = Field(default=False, description="An S3 legal hold is on the object version")
 
 
+class WorkingCopyOut(Out):
+    """The browser-playable copy ffmpeg made of the master (GET /evidence/{id}/working-copy)."""
+
+    sha256: str
+    size: int
+    content_type: str
+
+
+class EvidenceDetailOut(EvidenceOut):
+    """One evidence item (GET /evidence/{id}): the master's record, its working copy and what
+    ffprobe says of the master's container."""
+
+    working_copy: WorkingCopyOut | None = Field(
+        None, description="null until made, or when ffmpeg could not read the master"
+    )
+    working_copy_state: Literal["made", "not_made"] | None = Field(
+        None, description="null: not tried yet (it follows attachment)"
+    )
+    working_copy_detail: str = Field("", description="why a working copy was not made")
+    duration_s: float | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    recorded_at: datetime | None = Field(
+        None, description="the container's creation time: the recorder's clock, as stated in the file"
+    )
+    time_flag: str | None = Field(
+        None,
+        description="set when the stated recording time (after the camera's clock offset) falls "
+        "outside the requested window",
+    )
+
+
 class DecisionIn(StrictIn):
     decision: Literal["consent", "decline"]
 

@@ -321,6 +321,19 @@ class Evidence(SQLModel, table=True):
     verified_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     attached_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     detail: str = Field(default="", max_length=500)
+    #: The working copy (custody/workcopy.py): a browser-playable H.264/AAC MP4 made from the master,
+    #: under its own key; state "made" | "not_made" (detail says why) | None (not tried yet).
+    working_copy_key: str | None = Field(default=None, max_length=320)
+    working_copy_sha256: str | None = Field(default=None, max_length=64)
+    working_copy_size: int | None = Field(default=None, sa_type=sa.BigInteger)
+    working_copy_content_type: str | None = Field(default=None, max_length=100)
+    working_copy_state: str | None = Field(default=None, max_length=16)
+    working_copy_detail: str = Field(default="", max_length=500)
+    #: ffprobe's container facts of the master; recorded_at is the recorder's stated creation time.
+    duration_s: float | None = Field(default=None)
+    video_codec: str | None = Field(default=None, max_length=32)
+    audio_codec: str | None = Field(default=None, max_length=32)
+    recorded_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     #: The COMPLIANCE retain-until date set on this exact object version (custody/retention.py).
     retain_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
     #: The retention class's days `retain_until` was set with (the longest it has had).

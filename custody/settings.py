@@ -328,6 +328,12 @@ class Settings(BaseSettings):
     activity_heartbeat_s: int = Field(
         60, ge=1, description="Heartbeat timeout of long activities: how soon a dead worker's work is retried"
     )
+    # --- working copies (custody/workcopy.py, activities/workcopy.py) ---------------------------
+    ffmpeg_path: str = Field("ffmpeg", description="ffmpeg that makes working copies (Debian's)")
+    ffprobe_path: str = Field("ffprobe", description="ffprobe that reads a master's container facts")
+    workcopy_timeout_s: int = Field(
+        3600, ge=1, description="Longest ffmpeg run for one working copy; past it the copy is not made"
+    )
 
     # --- incidents from a crime center's CAD/RTCC system (POST /incidents) -----------------------
     # draft: an incident opens (or finds) its case and nothing is sent; an investigator decides.

@@ -37,8 +37,11 @@ def build_bundle(ledger: Ledger, facts: BundleFacts) -> tuple[dict[str, Any], Si
     entries = [(i, data) for i, data in ledger.entries_for(case_id=facts.case.id) if i < checkpoint.tree_size]
     logged: dict[tuple[str, str], str] = {}  # (evidence id, event type) -> when the log recorded it
     asked: dict[str, dict[str, Any]] = {}  # request id -> the camera and window its request recorded
-    for _, data in entries:
+    copies: dict[str, dict[str, Any]] = {}  # evidence id -> its working_copy_created entry's facts
+    for index, data in entries:
         entry = json.loads(data)
+        if entry["type"] == "working_copy_created" and entry.get("evidence_id"):
+            copies.setdefault(entry["evidence_id"], {**(entry.get("facts") or {}), "ledger_index": index})
         if entry.get("evidence_id") and entry["type"] in ("file_received", "file_verified"):
             logged.setdefault((entry["evidence_id"], entry["type"]), entry["at"])
         if entry["type"] == "request_created" and entry.get("facts") and entry.get("request_id"):
@@ -93,6 +96,7 @@ def build_bundle(ledger: Ledger, facts: BundleFacts) -> tuple[dict[str, Any], Si
                 "received_at": logged.get((ev.id, "file_received"), rfc3339(ev.received_at)),
                 "verified_at": logged.get((ev.id, "file_verified"))
                 or (rfc3339(ev.verified_at) if ev.verified_at else None),
+                **_working_copy(ev, copies.get(ev.id, {})),
                 # The object version's COMPLIANCE retention and legal hold (retention_set /
                 # retention_extended / legal_hold_* entries record each change).
                 "retain_until": rfc3339(ev.retain_until) if ev.retain_until else None,
@@ -109,3 +113,30 @@ def build_bundle(ledger: Ledger, facts: BundleFacts) -> tuple[dict[str, Any], Si
         },
     }
     return bundle, checkpoint
+
+
+def _working_copy(ev: Evidence, logged: dict[str, Any]) -> dict[str, Any]:
+    """The master's container facts (ffprobe) and its working copy: the file ffmpeg made for playing,
+    with the ffmpeg version and arguments its `working_copy_created` entry (at `ledger_index`) binds.
+    The evidence's `sha256` is always the master's: the owner's file, unchanged."""
+    made = ev.working_copy_state == "made"
+    return {
+        "master": True,
+        "duration_s": ev.duration_s,
+        "video_codec": ev.video_codec,
+        "audio_codec": ev.audio_codec,
+        "recorded_at": rfc3339(ev.recorded_at) if ev.recorded_at else None,
+        "working_copy": {
+            "sha256": ev.working_copy_sha256,
+            "size": ev.working_copy_size,
+            "content_type": ev.working_copy_content_type,
+            "ffmpeg_version": logged.get("ffmpeg_version"),
+            "arguments": logged.get("arguments"),
+            "ledger_index": logged.get("ledger_index"),
+        }
+        if made
+        else None,
+        "working_copy_state": ev.working_copy_state,
+        "working_copy_detail": ev.working_copy_detail if ev.working_copy_state == "not_made" else "",
+        "working_copy_ffmpeg_version": logged.get("ffmpeg_version"),
+    }

@@ -330,8 +330,9 @@ def render_report(
                     _p(f"File {number} of {len(evidence)}: {ev['filename']}", H2),
                     _facts_table(
                         [
-                            ("SHA-256", Paragraph(ev["sha256"], MONO)),
+                            ("SHA-256 (master)", Paragraph(ev["sha256"], MONO)),
                             ("Size and type", f"{_size(ev['size'])}, {ev['content_type']}"),
+                            *_working_copy_rows(ev, tz),
                             ("Status", ev["status"]),
                             ("Camera", f"{camera} ({ev.get('camera_kind') or 'kind not known'})"),
                             ("Recorder clock", _offset(ev.get("camera_clock_offset_s"))),
@@ -645,3 +646,39 @@ def render_report(
 
     doc.build(story, canvasmaker=Numbered)
     return buf.getvalue()
+
+
+def _working_copy_rows(ev: dict[str, Any], tz: ZoneInfo) -> list[tuple[str, Any]]:
+    """Which file is the master, the working copy made from it (hash, ffmpeg version, ledger index)
+    and what ffprobe read in the master's container (the recorder's statements)."""
+    rows: list[tuple[str, Any]] = [
+        ("Master", "the file as the owner sent it, unchanged: the exhibit; the SHA-256 above is its hash")
+    ]
+    copy = ev.get("working_copy")
+    if copy:
+        rows.append(("Working copy SHA-256", Paragraph(copy["sha256"], MONO)))
+        made_by = copy.get("ffmpeg_version") or "ffmpeg"
+        at = f", ledger entry {copy['ledger_index']}" if copy.get("ledger_index") is not None else ""
+        rows.append(
+            (
+                "Working copy",
+                f"{_size(copy.get('size') or 0)}, {copy.get('content_type') or 'video/mp4'}, for playing "
+                f"only; made from the master by {made_by} with {copy.get('arguments') or '—'}{at}",
+            )
+        )
+    elif ev.get("working_copy_state") == "not_made":
+        rows.append(
+            ("Working copy", f"not made: {ev.get('working_copy_detail') or 'ffmpeg could not read it'}")
+        )
+    facts = []
+    if ev.get("duration_s") is not None:
+        facts.append(f"duration {ev['duration_s']:.1f} s")
+    if ev.get("video_codec"):
+        facts.append(f"video {ev['video_codec']}")
+    if ev.get("audio_codec"):
+        facts.append(f"audio {ev['audio_codec']}")
+    if ev.get("recorded_at"):
+        facts.append(f"recorded (as the file states) {_when_text(ev['recorded_at'], tz)}")
+    if facts:
+        rows.append(("Container (ffprobe)", ", ".join(facts)))
+    return rows

@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         StepInput,
         VerifyResult,
     )
+    from activities.workcopy import WorkingCopiesInput, WorkingCopyActivities
     from custody.cancellation import cancel_refusal
     from custody.settings import EMAIL_ACTIVITY_TIMEOUT_S
 
@@ -63,6 +64,12 @@ QUICK_TIMEOUT = timedelta(seconds=EMAIL_ACTIVITY_TIMEOUT_S)
 QUICK_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 LONG_TIMEOUT = timedelta(hours=2)
 LONG_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1))
+# ffmpeg's own limit is CUSTODY_WORKCOPY_TIMEOUT_S (the activity records "not made" past it); a
+# storage fault is retried a few times, then the request ends attached with the copy noted as missing.
+WORKCOPY_TIMEOUT = timedelta(hours=6)
+WORKCOPY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1), maximum_attempts=5
+)
 
 
 def _files(n: int) -> str:
@@ -244,6 +251,20 @@ class _RequestBase:
             retry_policy=QUICK_RETRY,
         )
         await self._step("attached", "attached", None, f"{_files(result.verified)} attached to the case")
+        if workflow.patched("working-copy"):
+            # The masters stay as they are; browser-playable copies follow (workflows recorded before
+            # this ended here: `patched` keeps their replay deterministic).
+            try:
+                await workflow.execute_activity_method(
+                    WorkingCopyActivities.make_working_copies,
+                    WorkingCopiesInput(self.inp.request_id),
+                    start_to_close_timeout=WORKCOPY_TIMEOUT,
+                    heartbeat_timeout=timedelta(seconds=self.inp.heartbeat_s),
+                    retry_policy=WORKCOPY_RETRY,
+                )
+            except ActivityError as err:
+                why = str(err.cause) if err.cause is not None else str(err)
+                await self._step("working-copy-missing", None, None, f"no working copy was made: {why}"[:400])
         return "attached"
 
 

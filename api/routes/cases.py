@@ -25,6 +25,7 @@ from api.schemas import (
     CancelIn,
     CaseIn,
     CaseOut,
+    EvidenceDetailOut,
     EvidenceOut,
     HistoryItem,
     RequestBrief,
@@ -41,8 +42,10 @@ from custody.models import Case, Evidence, FootageRequest, Incident, User
 from custody.services import cases as case_svc
 from custody.services import requests as svc
 from custody.services import retention
+from custody.services import workcopy as copy_svc
 from custody.settings import Settings
 from custody.timeutil import utcnow
+from custody.workcopy import byte_range
 from storage.evidence import EvidenceStore
 
 log = logging.getLogger("custody.api")
@@ -246,12 +249,59 @@ def list_evidence(case_id: str, user: CaseReader, session: SessionDep) -> list[E
     return [EvidenceOut.model_validate(e) for e in svc.list_evidence(session=session, case=case)]
 
 
-@router.get("/evidence/{evidence_id}", response_model=EvidenceOut)
-def get_evidence(evidence_id: str, user: CaseReader, session: SessionDep, request: Request) -> EvidenceOut:
-    """The evidence's record. Viewing it is a custody event."""
+@router.get("/evidence/{evidence_id}", response_model=EvidenceDetailOut)
+def get_evidence(
+    evidence_id: str, user: CaseReader, session: SessionDep, settings: SettingsDep, request: Request
+) -> EvidenceDetailOut:
+    """The evidence's record: the master, its working copy, ffprobe's container facts of the master
+    and a flag when its stated recording time falls outside the requested window. Viewing it is a
+    custody event."""
     ev = svc.get_evidence(session=session, user=user, evidence_id=evidence_id)
     _record_access(request, session, user, ev, EventType.evidence_viewed, "record viewed")
-    return EvidenceOut.model_validate(ev)
+    base = EvidenceOut.model_validate(ev).model_dump()
+    return EvidenceDetailOut(**base, **copy_svc.facts(session=session, ev=ev, tz=settings.tz))
+
+
+@router.get("/evidence/{evidence_id}/working-copy")
+def working_copy(
+    evidence_id: str, user: CaseReader, session: SessionDep, request: Request
+) -> StreamingResponse:
+    """The working copy (H.264/AAC MP4 made from the master), with HTTP Range so a video player can
+    seek. Its SHA-256 is in `X-Content-SHA256`; the master is `/evidence/{id}/download`. Playing it
+    is a custody event (`evidence_viewed`), recorded once per playback: for a request without Range
+    or one starting at byte 0, not for the many pieces a player asks for while seeking."""
+    ev = svc.get_evidence(session=session, user=user, evidence_id=evidence_id)
+    key = copy_svc.require_working_copy(ev)
+    size = ev.working_copy_size or 0
+    span = byte_range(request.headers.get("range"), size)
+    first, last = span if span is not None else (0, size - 1)
+    store: EvidenceStore = request.app.state.store
+    obj = store.client.get_object(store.bucket, key, offset=first, length=last - first + 1)
+    if first == 0:
+        _record_access(request, session, user, ev, EventType.evidence_viewed, "working copy played")
+
+    def body() -> Iterator[bytes]:
+        try:
+            yield from obj.stream(1024 * 1024)
+        finally:
+            obj.close()
+            obj.release_conn()
+
+    headers = {
+        "X-Content-SHA256": ev.working_copy_sha256 or "",
+        "Content-Length": str(last - first + 1),
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": f'inline; filename="{ev.id}-working.mp4"',
+        "Cache-Control": "private, no-store",
+    }
+    if span is not None:
+        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+    return StreamingResponse(
+        body(),
+        status_code=206 if span is not None else 200,
+        media_type=ev.working_copy_content_type or "video/mp4",
+        headers=headers,
+    )
 
 
 def _record_access(

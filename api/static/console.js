@@ -94,7 +94,8 @@
     table.querySelectorAll("tr[data-request]").forEach(function (tr) {
       known[tr.dataset.request] = tr.querySelector("[data-field=status]").textContent;
     });
-    var evidenceCount = document.querySelectorAll("#evidence-table tbody tr").length;
+    // Files, not rows: an attached file has a second row for its working copy's player.
+    var evidenceCount = document.querySelectorAll("#evidence-table tbody tr[data-evidence]").length;
 
     function tick() {
       fetch(table.dataset.statusUrl, { credentials: "same-origin" })
@@ -116,7 +117,7 @@
           if (changed.length) note.textContent = "Updated: " + changed.join("; ");
           if (data.evidence.length !== evidenceCount) {
             evidenceCount = data.evidence.length;
-            note.textContent = "New evidence arrived; the list below is up to date.";
+            note.textContent = "New evidence arrived; the list below is up to date (reload the page to play working copies).";
             renderEvidence(data.evidence);
           }
         })
@@ -130,7 +131,7 @@
     var tbody = document.querySelector("#evidence-table tbody");
     tbody.textContent = "";
     list.forEach(function (e) {
-      var tr = document.createElement("tr");
+      var tr = document.createElement("tr"); tr.dataset.evidence = e.id;
       function cell(label, text, cls) {
         var td = document.createElement("td"); td.dataset.label = label; td.textContent = text;
         if (cls) td.className = cls; tr.appendChild(td); return td;
@@ -148,7 +149,9 @@
       var dl = cell("", "");
       if (e.status === "verified" || e.status === "attached") {
         var a = document.createElement("a"); a.className = "button small secondary"; a.href = "/console/evidence/" + e.id + "/download";
-        a.textContent = "Download"; a.setAttribute("aria-label", "Download " + e.filename); dl.appendChild(a);
+        a.textContent = "Download"; a.setAttribute("aria-label", "Download " + e.filename + " (the master)"); dl.appendChild(a);
+        dl.appendChild(document.createElement("br"));
+        var m = document.createElement("span"); m.className = "muted small"; m.textContent = "master (the owner's file, unchanged)"; dl.appendChild(m);
       }
       tbody.appendChild(tr);
     });

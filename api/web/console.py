@@ -44,6 +44,7 @@ from custody.services import audit, registry, websessions
 from custody.services import cases as case_svc
 from custody.services import incidents as incident_svc
 from custody.services import requests as svc
+from custody.services import workcopy as copy_svc
 from custody.services.retention import HOLD_ROLES, days_for
 from custody.services.users import list_agencies
 from custody.timeutil import rfc3339
@@ -253,6 +254,7 @@ def _case_page(
             (a.name for a in list_agencies(session=session) if a.code == case.agency), case.agency
         ),
         evidence=evidence,
+        time_flags={e.id: copy_svc.flag_of(session=session, ev=e, tz=tz) for e in evidence},
         can_hold=access.share is None and user.role in HOLD_ROLES,
         categories=sorted(request.app.state.settings.retention_classes),
         retention_days=days_for(request.app.state.settings, case.category),
@@ -489,6 +491,13 @@ async def legal_hold(evidence_id: str, request: Request, staff: StaffSession) ->
 @router.get("/console/evidence/{evidence_id}/download")
 def download(evidence_id: str, request: Request, session: SessionDep, staff: StaffSession) -> Response:
     return case_routes.download_evidence(evidence_id, staff[0], session, request)
+
+
+@router.get("/console/evidence/{evidence_id}/working-copy")
+def play_working_copy(
+    evidence_id: str, request: Request, session: SessionDep, staff: StaffSession
+) -> Response:
+    return case_routes.working_copy(evidence_id, staff[0], session, request)
 
 
 @router.get("/console/cases/{case_id}/custody-report.pdf")

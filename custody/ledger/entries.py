@@ -47,6 +47,7 @@ class EventType(StrEnum):
     checkpoint_signed = "checkpoint_signed"
     ledger_key_changed = "ledger_key_changed"  # a new checkpoint signing key took over (key rotation)
     incident_received = "incident_received"  # POST /incidents, accepted or refused (facts say which)
+    working_copy_created = "working_copy_created"  # made (sha256 = the copy's) or not made (detail: why)
     retention_set = "retention_set"  # COMPLIANCE retain-until set on a stored object version (facts)
     retention_extended = "retention_extended"  # the case's category moved to a longer class
     legal_hold_placed = "legal_hold_placed"  # S3 legal hold on the version; the reason in detail

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import Stack
+from tests.helpers import settings_env
+
 ROOT = Path(__file__).resolve().parents[2]
 
 #: script, tiny arguments, words that must appear in what it prints (its figures and anchors)
@@ -48,3 +51,19 @@ def test_benchmark_runs_at_a_tiny_size(script: str, args: str, expected: list[st
     assert run.returncode == 0, f"bench/{script} failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     for words in expected:
         assert words in run.stdout, f"bench/{script} did not print {words!r}:\n{run.stdout[-3000:]}"
+
+
+def test_working_copy_benchmark_runs_at_a_tiny_size(stack: Stack) -> None:
+    """bench/workcopy.py on a 1 s clip, against the suite's SeaweedFS (no server of its own: < 5 s)."""
+    tiny = ["--seconds", "1", "--size", "160x120", "--rounds", "1", "--s3-from-env"]
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "workcopy.py"), *tiny],
+        cwd=ROOT,
+        env=settings_env(stack.settings()),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, f"bench/workcopy.py failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    for words in ("[workcopy]", "anchor ffmpeg alone", "ratio"):
+        assert words in run.stdout, f"bench/workcopy.py did not print {words!r}:\n{run.stdout[-3000:]}"

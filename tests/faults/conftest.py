@@ -281,6 +281,12 @@ class FaultStack:
         no live upload row names: both must be empty once the sweeper has run."""
         with self.engine.connect() as conn:
             keys = {r[0] for r in conn.execute(sa.text("SELECT object_key FROM evidence"))}
+            keys |= {  # working copies (activities/workcopy.py) are named by their evidence row too
+                r[0]
+                for r in conn.execute(
+                    sa.text("SELECT working_copy_key FROM evidence WHERE working_copy_key IS NOT NULL")
+                )
+            }
             live = {
                 r[0]
                 for r in conn.execute(

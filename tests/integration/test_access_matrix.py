@@ -219,6 +219,8 @@ ROUTES = (
     Route("GET", "/requests/{request}", case_read()),
     Route("GET", "/evidence/{evidence}", case_read()),
     Route("GET", "/evidence/{evidence}/download", case_read()),
+    # The file is no real video, so it has no working copy (409, made or not yet): who gets 404 matters.
+    Route("GET", "/evidence/{evidence}/working-copy", case_read(409)),
     Route("GET", "/cases/{case}/custody-bundle.json", case_read()),
     Route("GET", "/cases/{case}/custody-report.pdf", case_read()),
     Route("POST", "/cases/{case}/alerts", case_write(202), _alert_body),
