@@ -1,7 +1,7 @@
 """the working copy of each evidence file, and ffprobe's container facts of its master
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-11-28 16:45:00
 
 The owner's file stays the master exhibit. The worker makes a browser-playable H.264/AAC MP4 under
@@ -14,8 +14,8 @@ import sqlmodel
 import custody.timeutil
 
 
-revision = '0013'
-down_revision = '0012'
+revision = '0014'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
