@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from sqlmodel import Session
 
 from api.deps import AdminOnly, SessionDep, SettingsDep, StaffWriter, require_json
 from api.params import Id, Limit, Offset
 from api.schemas import CameraHitOut, CameraIn, CameraOut, CameraPatch, OwnerIn, OwnerOut
+from custody import basis
+from custody.models import Camera
 from custody.services import registry
 
 router = APIRouter(tags=["registry"])
@@ -44,8 +47,12 @@ def get_owner(owner_id: Id, user: StaffWriter, session: SessionDep) -> OwnerOut:
 
 
 @router.post("/cameras", status_code=201, response_model=CameraOut, dependencies=json_body)
-def create_camera(body: CameraIn, user: StaffWriter, session: SessionDep, settings: SettingsDep) -> CameraOut:
-    """A camera of an owner your agency registered (404 for any other owner)."""
+def create_camera(
+    body: CameraIn, user: StaffWriter, session: SessionDep, settings: SettingsDep, request: Request
+) -> CameraOut:
+    """A camera of an owner your agency registered (404 for any other owner). An integrated camera
+    staff register is approved at once: its owner's integration agreement is recorded
+    (`camera_approved`, the basis of the footage pulled from it)."""
     camera = registry.create_camera(
         session=session,
         user=user,
@@ -57,14 +64,27 @@ def create_camera(body: CameraIn, user: StaffWriter, session: SessionDep, settin
         pull_url=body.pull_url,
         pull_networks=settings.pull_networks,
     )
-    return CameraOut.model_validate(camera)
+    out = CameraOut.model_validate(camera)
+    _record_agreement(request, session, camera)
+    return out
 
 
 @router.post("/cameras/{camera_id}/approve", response_model=CameraOut)
-def approve_camera(camera_id: Id, user: AdminOnly, session: SessionDep) -> CameraOut:
+def approve_camera(camera_id: Id, user: AdminOnly, session: SessionDep, request: Request) -> CameraOut:
     """Approve a self-registered integrated camera: alerts pull it from then on. Self-registered
-    cameras are the program's: a program administrator approves them."""
-    return CameraOut.model_validate(registry.approve_camera(session=session, user=user, camera_id=camera_id))
+    cameras are the program's: a program administrator approves them. The approval records the
+    owner's integration agreement (`camera_approved`), the basis of the footage pulled from it."""
+    camera = registry.approve_camera(session=session, user=user, camera_id=camera_id)
+    out = CameraOut.model_validate(camera)
+    _record_agreement(request, session, camera)
+    return out
+
+
+def _record_agreement(request: Request, session: Session, camera: Camera) -> None:
+    """Committed first (SQLite's one writer must be free for the ledger); idempotent."""
+    session.commit()
+    settings = request.app.state.settings
+    basis.record_agreement(request.app.state.ledger, camera, terms_version=settings.consent_terms_version)
 
 
 @router.get("/cameras/search", response_model=list[CameraHitOut])

@@ -16,7 +16,7 @@ from api.deps import SessionDep
 from api.temporal import temporal_client
 from api.web.render import page, redirect
 from api.web.session import StaffSession, check_csrf, checked_form
-from custody import recorder
+from custody import basis, recorder
 from custody.errors import Conflict, CustodyError, Forbidden
 from custody.models import Camera, Case, Evidence, Owner, Role, User, WebSession
 from custody.services import registry, retention
@@ -179,7 +179,10 @@ async def test_pull(camera_id: str, request: Request, session: SessionDep, staff
 async def approve(camera_id: str, request: Request, session: SessionDep, staff: StaffSession) -> Response:
     _admin(staff[0])
     await check_csrf(request, staff[1])
-    registry.approve_camera(session=session, user=staff[0], camera_id=camera_id)
+    camera = registry.approve_camera(session=session, user=staff[0], camera_id=camera_id)
+    session.commit()  # SQLite's one writer must be free for the ledger
+    settings = request.app.state.settings
+    basis.record_agreement(request.app.state.ledger, camera, terms_version=settings.consent_terms_version)
     return redirect("/console/admin/cameras?notice=approved")
 
 
