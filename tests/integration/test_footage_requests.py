@@ -517,7 +517,7 @@ def test_custody_bundle_proves_the_file_offline(
         "--consistency-proof",
         str(tmp_path / "proof.json"),
     )
-    assert grown.returncode == 0 and "6. the newer checkpoint" in grown.stdout, grown.stdout + grown.stderr
+    assert grown.returncode == 0 and "7. the newer checkpoint" in grown.stdout, grown.stdout + grown.stderr
     proof["hashes"] = proof["hashes"][:-1] or ["AAAA"]
     (tmp_path / "bad-proof.json").write_text(json.dumps(proof))
     fails(
