@@ -21,10 +21,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.email import EmailInput, SmtpConfig, build_message, send_message
-from custody import localtime, recorder
+from custody import basis, localtime, recorder
 from custody.db import session_scope
 from custody.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from custody.ledger.entries import CustodyEvent, EventType, file_facts
+from custody.ledger.entries import CustodyEvent, EventType, consent_facts, file_facts
 from custody.ledger.store import Ledger
 from custody.mail import MailAuthError, MailTlsError
 from custody.models import (
@@ -121,7 +121,13 @@ class RequestActivities:
 
     @activity.defn(name="record_step")
     def record_step(self, step: StepInput) -> bool:
-        """Change a request's status (or add a history note) and append its ledger event, once."""
+        """Change a request's status (or add a history note) and append its ledger event, once.
+
+        `consent_given` is appended before the request becomes `consented` and binds the terms version
+        and the consent link's id: files can arrive only once it exists, and each names it as its
+        basis (custody/basis.py)."""
+        if step.event == EventType.consent_given:
+            self._record_consent(step)
         with session_scope(self.engine) as session:
             req = svc.load_request(session=session, request_id=step.request_id)
             if step.status is None:
@@ -138,7 +144,7 @@ class RequestActivities:
                 )
             agency = agency_of(session=session, case_id=req.case_id)
             case_id, camera_id = req.case_id, req.camera_id
-        if step.event is not None:
+        if step.event is not None and step.event != EventType.consent_given:
             self.ledger.record(
                 CustodyEvent(
                     EventType(step.event),
@@ -155,6 +161,25 @@ class RequestActivities:
             # landed as it ended): each is rejected with its reason and ledger entry.
             uploads.reject_unverified(engine=self.engine, ledger=self.ledger, request_id=step.request_id)
         return changed
+
+    def _record_consent(self, step: StepInput) -> None:
+        with session_scope(self.engine) as session:
+            req = svc.load_request(session=session, request_id=step.request_id)
+            agency = agency_of(session=session, case_id=req.case_id)
+            case_id, camera_id = req.case_id, req.camera_id
+        self.ledger.record(
+            CustodyEvent(
+                EventType.consent_given,
+                actor=step.actor,
+                agency=agency,
+                case_id=case_id,
+                request_id=step.request_id,
+                detail=step.detail or f"camera {camera_id}",
+                # The owner's link id is the actor: the consent token's public id, never the token.
+                facts=consent_facts(terms_version=self.settings.consent_terms_version, link_id=step.actor),
+            ),
+            idempotency_key=f"{step.request_id}:{step.key}",
+        )
 
     @activity.defn(name="send_notice")
     def send_notice(self, notice: NoticeInput) -> str:
@@ -295,6 +320,7 @@ class RequestActivities:
             agency = agency_of(session=session, case_id=req.case_id)
             for ev in svc.evidence_of_request(session=session, request_id=request_id):
                 if ev.status == "verified":
+                    basis.require(ev)  # never attached without the owner's consent or agreement
                     ev.status, ev.attached_at = "attached", utcnow()
                     session.add(ev)
                 if ev.status == "attached":
@@ -335,6 +361,12 @@ class RequestActivities:
             return len(existing)
         if camera is None or not camera.pull_url:
             raise ApplicationError(f"camera of request {request_id} has no pull URL", non_retryable=True)
+        try:
+            agreement = basis.of_agreement(
+                self.ledger, camera, terms_version=self.settings.consent_terms_version
+            )
+        except basis.NoBasis as exc:
+            raise ApplicationError(exc.message, type="no_basis", non_retryable=True) from exc
         evidence_id = new_id()
         key = object_key(case_id=case_id, request_id=request_id, evidence_id=evidence_id)
         try:
@@ -368,6 +400,7 @@ class RequestActivities:
                 size=stored.size,
                 sha256=stored.sha256,
                 content_type=content_type,
+                basis=agreement,
             )
             ev.retain_until, ev.retention_days = keep.until, keep.days
             session.add(ev)
@@ -383,7 +416,11 @@ class RequestActivities:
                 sha256=stored.sha256,
                 detail=f"pulled {stored.size} bytes from the integrated camera",
                 facts=file_facts(
-                    filename=filename, size=stored.size, content_type=content_type, camera_id=camera.id
+                    filename=filename,
+                    size=stored.size,
+                    content_type=content_type,
+                    camera_id=camera.id,
+                    basis_index=agreement.ledger_index,
                 ),
             ),
             idempotency_key=f"{evidence_id}:received",

@@ -362,6 +362,14 @@ class RequestOut(Out):
     history: list[HistoryItem]
 
 
+class BasisOut(Out):
+    type: Literal["consent", "integration_agreement"] = Field(
+        description="consent: the owner's consent_given entry; integration_agreement: the camera's "
+        "camera_approved entry"
+    )
+    ledger_index: int = Field(description="The basis entry's index in the ledger")
+
+
 class EvidenceOut(Out):
     id: str
     request_id: str
@@ -377,6 +385,9 @@ class EvidenceOut(Out):
         default=None, description="COMPLIANCE retention of the object version: no deletion before it"
     )
     legal_hold: bool = Field(default=False, description="An S3 legal hold is on the object version")
+    basis: BasisOut | None = Field(
+        default=None, description="What allows custody to hold the file: a ledger entry (custody/basis.py)"
+    )
 
 
 class WorkingCopyOut(Out):

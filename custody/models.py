@@ -344,6 +344,18 @@ class Evidence(SQLModel, table=True):
     #: deletes the version), and the row's status becomes `disposed` once the bytes are gone.
     disposition: str | None = Field(default=None, max_length=16)
     disposition_by: str | None = Field(default=None, max_length=36)
+    #: What allows custody to hold this file (custody/basis.py): `consent` (the owner's
+    #: `consent_given` entry) or `integration_agreement` (the camera's `camera_approved` entry),
+    #: and that entry's ledger index. Every path that records evidence sets both.
+    basis_type: str | None = Field(default=None, max_length=32)
+    basis_ledger_index: int | None = Field(default=None, sa_type=sa.BigInteger)
+
+    @property
+    def basis(self) -> dict[str, str | int] | None:
+        """`{type, ledger_index}` of the basis, or None (rows recorded before bases were)."""
+        if self.basis_type is None or self.basis_ledger_index is None:
+            return None
+        return {"type": self.basis_type, "ledger_index": self.basis_ledger_index}
 
 
 class UploadState(StrEnum):

@@ -350,6 +350,13 @@ class Settings(BaseSettings):
         description="A resumable upload not resumed this long is ended by the sweeper (nothing kept)",
     )
 
+    # --- consent basis (docs/bundle.md) --------------------------------------------------------------
+    # The version of the terms an owner accepts on the consent page and an integrated camera's owner
+    # agreed to; bound in the `consent_given` and `camera_approved` ledger entries' facts.
+    consent_terms_version: str = Field(
+        "2026-11", min_length=1, max_length=40, description="Version of the program's consent terms"
+    )
+
     # --- web console and residents ----------------------------------------------------------------
     session_ttl_s: int = Field(28800, ge=60, description="Lifetime of a web console or resident session")
     cookie_secure: bool | None = Field(

@@ -47,16 +47,33 @@ def build_bundle(ledger: Ledger, facts: BundleFacts) -> tuple[dict[str, Any], Si
         if entry["type"] == "request_created" and entry.get("facts") and entry.get("request_id"):
             asked.setdefault(entry["request_id"], entry["facts"])
     windows = {r["id"]: (r.get("window_start"), r.get("window_end")) for r in facts.requests}
-    items = []
-    for index, data in entries:
+
+    def item(index: int, data: bytes) -> dict[str, Any]:
         proof = ledger.inclusion_proof(index, checkpoint.tree_size)
-        items.append(
-            {
-                "index": index,
-                "entry": data.decode(),
-                "inclusion_proof": [base64.b64encode(h).decode() for h in proof],
-            }
-        )
+        return {
+            "index": index,
+            "entry": data.decode(),
+            "inclusion_proof": [base64.b64encode(h).decode() for h in proof],
+        }
+
+    items = [item(index, data) for index, data in entries]
+    # Bases outside the case (an integrated camera's camera_approved entry has no case): carried
+    # beside the case's entries with their own inclusion proofs, so verify can check each file's.
+    in_case = {index for index, _ in entries}
+    outside = sorted(
+        {
+            ev.basis_ledger_index
+            for ev in facts.evidence
+            if ev.basis_ledger_index is not None
+            and ev.basis_ledger_index not in in_case
+            and ev.basis_ledger_index < checkpoint.tree_size
+        }
+    )
+    basis_items = []
+    for index in outside:
+        found = ledger.entry_at(index)
+        if found is not None:
+            basis_items.append(item(index, found))
     bundle = {
         "format": BUNDLE_FORMAT,
         "generated_at": rfc3339(utcnow()),
@@ -101,6 +118,9 @@ def build_bundle(ledger: Ledger, facts: BundleFacts) -> tuple[dict[str, Any], Si
                 # retention_extended / legal_hold_* entries record each change).
                 "retain_until": rfc3339(ev.retain_until) if ev.retain_until else None,
                 "legal_hold": ev.legal_hold,
+                # What allows custody to hold the file (custody/basis.py): its file_received entry
+                # binds the index as facts.basis_index; the entry is among the bundle's entries.
+                "basis": ev.basis,
             }
             for ev in facts.evidence
         ],
@@ -110,6 +130,7 @@ def build_bundle(ledger: Ledger, facts: BundleFacts) -> tuple[dict[str, Any], Si
             "checkpoint": checkpoint.note,
             "tree_size": checkpoint.tree_size,
             "entries": items,
+            "basis_entries": basis_items,
         },
     }
     return bundle, checkpoint

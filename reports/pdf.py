@@ -126,6 +126,19 @@ def _retention(ev: dict[str, Any], tz: ZoneInfo) -> str:
     return _when_text(ev.get("retain_until"), tz) + " (COMPLIANCE: no deletion before)"
 
 
+def _basis(ev: dict[str, Any], logged: dict[int, dict[str, Any]]) -> str:
+    """The file's basis as the report's evidence table names it: "Owner's consent, terms 2026-11,
+    ledger entry 123" (the terms from the basis entry's facts, which the log binds)."""
+    basis = ev.get("basis")
+    if not basis:
+        return "not recorded (received before custody recorded bases)"
+    index = basis["ledger_index"]
+    words = "Owner's consent" if basis["type"] == "consent" else "Owner's integration agreement"
+    facts = (logged.get(index) or {}).get("facts") or {}
+    terms = f", terms {facts['terms_version']}" if facts.get("terms_version") else ""
+    return f"{words}{terms}, ledger entry {index}"
+
+
 def _offset(seconds: int | None) -> str:
     if seconds is None:
         return "not known"
@@ -322,6 +335,10 @@ def render_report(
     story.append(_p("Evidence", H1))
     if not evidence:
         story.append(_p("No file has been received for this case.", SMALL))
+    logged = {
+        item["index"]: json.loads(item["entry"])
+        for item in [*bundle["ledger"]["entries"], *bundle["ledger"].get("basis_entries", [])]
+    }
     for number, ev in enumerate(evidence, start=1):
         camera = ev.get("camera_label") or "camera " + _short(ev["camera_id"])
         story.append(
@@ -342,6 +359,7 @@ def render_report(
                             ("Verified from storage", _when_text(ev.get("verified_at"), tz)),
                             ("Retained until", _retention(ev, tz)),
                             ("Legal hold", "on: it cannot be deleted" if ev.get("legal_hold") else "none"),
+                            ("Basis", _basis(ev, logged)),
                             ("Evidence id", Paragraph(ev["id"], MONO)),
                         ]
                     ),

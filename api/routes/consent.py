@@ -109,6 +109,7 @@ async def consent_page(token: str, request: Request, engine: EngineDep, settings
         "max_file_bytes": settings.max_file_bytes,
         "accepted_types": sorted(ACCEPTED_TYPES),
         "files_complete": req.files_complete,
+        "terms_version": settings.consent_terms_version,
     }
     if wants_json:
         return JSONResponse(facts)
@@ -121,6 +122,7 @@ async def consent_page(token: str, request: Request, engine: EngineDep, settings
         "expires": localtime.when(req.expires_at, tz) if req.expires_at else None,
         "max_size": size_words(settings.max_file_bytes),
         "site": settings.base_url,
+        "terms_version": settings.consent_terms_version,
     }
     return templates.TemplateResponse(
         request,

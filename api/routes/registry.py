@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from sqlmodel import Session
 
 from api.deps import AdminOnly, SessionDep, SettingsDep, StaffWriter, require_json
 from api.params import Id, Limit, Offset
 from api.schemas import CameraHitOut, CameraIn, CameraOut, CameraPatch, OwnerIn, OwnerOut
-from custody.ledger.entries import Component, EventType
-from custody.services import audit, registry
+from custody import basis
+from custody.ledger.entries import Component
+from custody.models import Camera
+from custody.services import registry
 
 router = APIRouter(tags=["registry"])
 json_body = [Depends(require_json)]
@@ -45,8 +48,12 @@ def get_owner(owner_id: Id, user: StaffWriter, session: SessionDep) -> OwnerOut:
 
 
 @router.post("/cameras", status_code=201, response_model=CameraOut, dependencies=json_body)
-def create_camera(body: CameraIn, user: StaffWriter, session: SessionDep, settings: SettingsDep) -> CameraOut:
-    """A camera of an owner your agency registered (404 for any other owner)."""
+def create_camera(
+    body: CameraIn, user: StaffWriter, session: SessionDep, settings: SettingsDep, request: Request
+) -> CameraOut:
+    """A camera of an owner your agency registered (404 for any other owner). An integrated camera
+    staff register is approved at once: its owner's integration agreement is recorded
+    (`camera_approved`, the basis of the footage pulled from it)."""
     camera = registry.create_camera(
         session=session,
         user=user,
@@ -58,25 +65,32 @@ def create_camera(body: CameraIn, user: StaffWriter, session: SessionDep, settin
         pull_url=body.pull_url,
         pull_networks=settings.pull_networks,
     )
-    return CameraOut.model_validate(camera)
+    out = CameraOut.model_validate(camera)
+    _record_agreement(request, session, camera)
+    return out
 
 
 @router.post("/cameras/{camera_id}/approve", response_model=CameraOut)
 def approve_camera(camera_id: Id, user: AdminOnly, session: SessionDep, request: Request) -> CameraOut:
     """Approve a self-registered integrated camera: alerts pull it from then on. Self-registered
-    cameras are the program's: a program administrator approves them. The approval is an audit event
-    (`camera_approved`)."""
+    cameras are the program's: a program administrator approves them. The approval records the
+    owner's integration agreement (`camera_approved`), the basis of the footage pulled from it."""
     camera = registry.approve_camera(session=session, user=user, camera_id=camera_id)
-    session.commit()  # SQLite's one writer must be free for the ledger
-    audit.record(
+    out = CameraOut.model_validate(camera)
+    _record_agreement(request, session, camera)
+    return out
+
+
+def _record_agreement(request: Request, session: Session, camera: Camera) -> None:
+    """Committed first (SQLite's one writer must be free for the ledger); idempotent."""
+    session.commit()
+    settings = request.app.state.settings
+    basis.record_agreement(
         request.app.state.ledger,
-        EventType.camera_approved,
-        actor=user.id,
-        agency=camera.agency,
+        camera,
+        terms_version=settings.consent_terms_version,
         component=Component.api,
-        detail=f"camera {camera.id}",
     )
-    return CameraOut.model_validate(camera)
 
 
 @router.get("/cameras/search", response_model=list[CameraHitOut])

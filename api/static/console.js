@@ -143,6 +143,10 @@
       from.appendChild(document.createElement("br"));
       var rq = document.createElement("a"); rq.className = "small"; rq.href = "/console/requests/" + e.request_id;
       rq.textContent = "request " + e.request_id.slice(0, 8); from.appendChild(rq);
+      if (e.basis) {
+        from.appendChild(document.createElement("br"));
+        var bs = document.createElement("span"); bs.className = "muted small basis"; bs.textContent = e.basis; from.appendChild(bs);
+      }
       cell("Size", e.size.toLocaleString("en-US") + " B", "nowrap");
       cell("SHA-256", e.sha256, "mono");
       var st = cell("Status", ""); var pill = document.createElement("span"); pill.className = "pill " + e.status; pill.textContent = e.status; st.appendChild(pill);

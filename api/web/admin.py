@@ -16,7 +16,7 @@ from api.deps import SessionDep
 from api.temporal import temporal_client
 from api.web.render import page, redirect
 from api.web.session import StaffSession, check_csrf, checked_form
-from custody import recorder
+from custody import basis, recorder
 from custody.errors import Conflict, CustodyError, Forbidden
 from custody.ledger.entries import Component, EventType, Outcome
 from custody.models import Camera, Case, Evidence, Owner, Role, User, WebSession
@@ -256,8 +256,14 @@ async def approve(camera_id: str, request: Request, session: SessionDep, staff: 
     _admin(staff[0])
     await check_csrf(request, staff[1])
     camera = registry.approve_camera(session=session, user=staff[0], camera_id=camera_id)
-    await _audit(
-        request, session, staff[0], EventType.camera_approved, f"camera {camera.id}", agency=camera.agency
+    session.commit()  # SQLite's one writer must be free for the ledger
+    settings = request.app.state.settings
+    await asyncio.to_thread(
+        basis.record_agreement,
+        request.app.state.ledger,
+        camera,
+        terms_version=settings.consent_terms_version,
+        component=Component.console,
     )
     return redirect("/console/admin/cameras?notice=approved")
 

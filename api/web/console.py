@@ -39,7 +39,7 @@ from custody.cancellation import can_cancel
 from custody.db import session_scope
 from custody.errors import CustodyError, Forbidden, Unprocessable
 from custody.ledger.entries import Component, EventType
-from custody.models import Camera, CaseShare, User
+from custody.models import Camera, CaseShare, Evidence, User
 from custody.services import audit, registry, websessions
 from custody.services import cases as case_svc
 from custody.services import incidents as incident_svc
@@ -307,6 +307,7 @@ def case_status(
                     "received": localtime.when(e.received_at, settings.tz),
                     "request_id": e.request_id,
                     "camera_label": labels.get(e.camera_id, "camera " + e.camera_id[:8]),
+                    "basis": _basis_words(e),
                 }
                 for e in evidence
             ],
@@ -558,3 +559,11 @@ async def revoke(
     )
     case_svc.mark_revoked(session=session, user=user, share=found)
     return redirect(f"/console/cases/{case_id}?notice=revoked#sharing")
+
+
+def _basis_words(e: Evidence) -> str:
+    """The file's basis as the case page says it (custody/basis.py), or "" when none is recorded."""
+    if e.basis_type is None:
+        return ""
+    kind = "owner's consent" if e.basis_type == "consent" else "integration agreement"
+    return f"basis: {kind}, ledger entry {e.basis_ledger_index}"

@@ -12,7 +12,13 @@ steps. Imports only the pure ledger modules: it runs with the file, the bundle a
           `file_received` and `file_verified` entries of the file and the `request_created` entry of
           its request. Only facts that pass here are reported as proven; everything else the bundle
           says is reported as "stated by the bundle, not proven".
-  Step 6  (optional) A newer signed checkpoint is consistent with the bundle's (§2.1.4.2), given the
+  Step 6  The file's basis: its `file_received` entry names `basis_index`, the ledger index of the
+          entry that allows custody to hold it; the bundle carries that entry (among the case's
+          entries or in `basis_entries`, with its inclusion proof), it is the right type (the
+          request's `consent_given`, or the camera's `camera_approved` with kind integrated), and
+          the bundle's `basis` for the file says the same. Files recorded before bases were
+          bound are reported with a warning.
+  Step 7  (optional) A newer signed checkpoint is consistent with the bundle's (§2.1.4.2), given the
           consistency proof from GET /ledger/proofs/consistency: the log only grew since.
 """
 
@@ -158,6 +164,81 @@ def check_facts(
     return [(LABELS[k], v) for k, v in proven.items()], unbound
 
 
+class BasisMismatch(BundleVerificationError):
+    """The file's basis is missing from the bundle, of the wrong kind, or stated otherwise."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(6, f"{field}: {message}")
+        self.field = field
+
+
+#: A basis type, the event its entry is and how the report names it.
+BASIS_KINDS = {
+    "consent": ("consent_given", "owner's consent"),
+    "integration_agreement": ("camera_approved", "owner's integration agreement"),
+}
+
+
+def check_basis(
+    evidence: dict[str, Any],
+    entries: list[tuple[int, dict[str, Any]]],
+    basis_entries: list[tuple[int, dict[str, Any]]],
+) -> tuple[str, str] | None:
+    """Step 6, pure: the file's chain includes its basis entry, of the right type, for its request
+    or camera. `entries` are the case's proven entries, `basis_entries` the other proven ones.
+
+    Returns the proven ("basis", description) pair, or None when the file's `file_received` entry
+    binds no basis (written before bases were). Raises BasisMismatch naming the field."""
+    received = next(
+        (e for _, e in entries if e["type"] == "file_received" and e.get("evidence_id") == evidence["id"]),
+        None,
+    )
+    bound = _field(received, "facts.basis_index") if received is not None else None
+    stated = evidence.get("basis") or {}
+    if bound is None:
+        if stated:
+            raise BasisMismatch(
+                "basis", f"the bundle names a basis but the signed log binds none for {evidence['id']}"
+            )
+        return None
+    assert received is not None
+    if stated.get("ledger_index") != bound:
+        raise BasisMismatch(
+            "basis.ledger_index",
+            f"the bundle says {stated.get('ledger_index')!r} but the signed file_received entry binds "
+            f"basis_index {bound!r}",
+        )
+    kind = BASIS_KINDS.get(str(stated.get("type")))
+    if kind is None:
+        raise BasisMismatch("basis.type", f"{stated.get('type')!r} is not a basis type")
+    found = next((e for i, e in [*entries, *basis_entries] if i == bound), None)
+    if found is None:
+        raise BasisMismatch(
+            "basis_index", f"the bundle leaves out the basis entry #{bound} of evidence {evidence['id']}"
+        )
+    event, words = kind
+    if found["type"] != event:
+        raise BasisMismatch(
+            "basis.type", f"entry #{bound} is {found['type']}, not the {event} a {stated['type']} basis is"
+        )
+    facts = found.get("facts") or {}
+    if event == "consent_given" and found.get("request_id") != received.get("request_id"):
+        raise BasisMismatch(
+            "basis_index", f"consent entry #{bound} is for request {found.get('request_id')}, not this file's"
+        )
+    if event == "camera_approved" and (
+        facts.get("kind") != "integrated" or facts.get("camera_id") != _field(received, "facts.camera_id")
+    ):
+        raise BasisMismatch(
+            "basis_index", f"agreement entry #{bound} is not the integrated agreement of this file's camera"
+        )
+    terms = facts.get("terms_version")
+    return (
+        "basis",
+        f"{words}, terms {terms}, ledger entry {bound}" if terms else f"{words}, ledger entry {bound}",
+    )
+
+
 def sha256_file(
     path: Path, progress: Callable[[int], None] | None = None, chunk: int = 4 * 1024 * 1024
 ) -> str:
@@ -286,12 +367,35 @@ def verify_file(
     steps.append(f"5. {len(proven)} facts about this file equal what the signed log records")
 
     # Step 6
+    basis_parsed: list[tuple[int, dict[str, Any]]] = []
+    for item in ledger.get("basis_entries", []):
+        data = item["entry"].encode()
+        try:
+            proof = [base64.b64decode(h, validate=True) for h in item["inclusion_proof"]]
+            verify_inclusion(item["index"], checkpoint.size, leaf_hash(data), proof, checkpoint.root)
+        except (ProofError, binascii.Error, ValueError) as exc:
+            raise BasisMismatch(
+                "basis_entries", f"entry {item['index']} is not in the signed log: {exc}"
+            ) from exc
+        basis_parsed.append((item["index"], json.loads(data)))
+    basis = check_basis(evidence, parsed, basis_parsed)
+    if basis is None:
+        warnings.append(
+            "the signed log binds no basis (consent or integration agreement) for this file "
+            "(recorded before custody bound bases)."
+        )
+        steps.append("6. no basis is bound for this file (recorded before bases were)")
+    else:
+        proven.append(basis)
+        steps.append(f"6. the file's basis is in the signed log: {basis[1]}")
+
+    # Step 7
     if newer_checkpoint is not None:
         try:
             newer = open_checkpoint(newer_checkpoint, trusted or bundle_key, origin=ledger["origin"])
         except NoteError as exc:
             raise BundleVerificationError(
-                6, f"the newer checkpoint's signature does not verify: {exc}"
+                7, f"the newer checkpoint's signature does not verify: {exc}"
             ) from exc
         given = consistency_proof or {}
         if newer.size != checkpoint.size and (given.get("first"), given.get("second")) != (
@@ -299,7 +403,7 @@ def verify_file(
             newer.size,
         ):
             raise BundleVerificationError(
-                6,
+                7,
                 f"the consistency proof must be from size {checkpoint.size} to {newer.size} "
                 f"(GET /ledger/proofs/consistency?first={checkpoint.size}&second={newer.size})",
             )
@@ -308,9 +412,9 @@ def verify_file(
             verify_consistency(checkpoint.size, newer.size, checkpoint.root, newer.root, hashes)
         except (ProofError, binascii.Error) as exc:
             raise BundleVerificationError(
-                6, f"the newer checkpoint is not consistent with the bundle's: {exc}"
+                7, f"the newer checkpoint is not consistent with the bundle's: {exc}"
             ) from exc
-        steps.append(f"6. the newer checkpoint of {newer.size} entries is consistent with the bundle's")
+        steps.append(f"7. the newer checkpoint of {newer.size} entries is consistent with the bundle's")
     return BundleReport(
         digest,
         evidence["id"],

@@ -62,7 +62,7 @@ class EventType(StrEnum):
     user_disabled = "user_disabled"  # outcome success; detail says "disabled" or "enabled again"
     role_changed = "role_changed"
     agency_added = "agency_added"
-    camera_approved = "camera_approved"
+    camera_approved = "camera_approved"  # an integrated camera's agreement approved (facts: the basis)
     ledger_exported = "ledger_exported"
     integration_created = "integration_created"  # a CAD/RTCC system may post incidents (never its secret)
     integration_disabled = "integration_disabled"  # its incidents are refused from now on
@@ -137,9 +137,28 @@ def request_facts(
     }
 
 
-def file_facts(*, filename: str, size: int, content_type: str, camera_id: str) -> dict[str, str | int]:
-    """What `file_received` binds: the file as it arrived."""
-    return {"filename": filename, "size": size, "content_type": content_type, "camera_id": camera_id}
+def file_facts(
+    *, filename: str, size: int, content_type: str, camera_id: str, basis_index: int | None = None
+) -> dict[str, str | int]:
+    """What `file_received` binds: the file as it arrived, and the ledger index of its basis (the
+    `consent_given` or `camera_approved` entry that allows custody to hold it: custody/basis.py)."""
+    facts: dict[str, str | int] = {
+        "filename": filename, "size": size, "content_type": content_type, "camera_id": camera_id
+    }  # fmt: skip
+    if basis_index is not None:
+        facts["basis_index"] = basis_index
+    return facts
+
+
+def consent_facts(*, terms_version: str, link_id: str) -> dict[str, str | int]:
+    """What `consent_given` binds: the terms version the owner accepted and the consent link's id
+    (the token's public id, never the token)."""
+    return {"terms_version": terms_version, "link_id": link_id}
+
+
+def agreement_facts(*, camera_id: str, terms_version: str) -> dict[str, str | int]:
+    """What an integrated camera's `camera_approved` binds: the owner's integration agreement."""
+    return {"kind": "integrated", "camera_id": camera_id, "terms_version": terms_version}
 
 
 def _utc(value: datetime) -> str:

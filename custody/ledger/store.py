@@ -397,6 +397,16 @@ class Ledger:
                 stmt = stmt.where(_entries.c.evidence_id == evidence_id)
             return [(int(r.idx), r.entry.encode()) for r in conn.execute(stmt)]
 
+    def index_of(self, idempotency_key: str) -> int | None:
+        """The index of the entry appended under `idempotency_key`, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(_SELECT_KEYS, {"keys": [idempotency_key]}).first()
+            return None if row is None else int(row.idx)
+
+    def entry_at(self, index: int) -> bytes | None:
+        found = self.entries(index, index + 1)
+        return found[0][1] if found else None
+
     def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
         """RFC 9162 §2.1.3.1 inclusion proof of entry `index` in the tree of `tree_size` entries."""
         if not 0 <= index < tree_size:

@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from custody.basis import Basis
+from custody.basis import assign as assign_basis
 from custody.errors import Conflict, Forbidden, Gone, NotFound, Unprocessable
 from custody.geo import validate_point
 from custody.models import (
@@ -319,7 +321,9 @@ def add_evidence(
     size: int,
     sha256: str,
     content_type: str,
+    basis: Basis | None,
 ) -> Evidence:
+    """A new evidence row, named with its basis (custody/basis.py): none raises NoBasis."""
     ev = Evidence(
         id=evidence_id,
         request_id=req.id,
@@ -332,6 +336,7 @@ def add_evidence(
         sha256=sha256,
         content_type=content_type,
     )
+    assign_basis(ev, basis)
     session.add(ev)
     session.flush()
     return ev

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from custody import basis
 from custody.db import write_scope
 from custody.errors import Conflict, Gone
 from custody.ledger.entries import CustodyEvent, EventType, file_facts
@@ -115,7 +116,14 @@ def aborted(*, engine: Engine, upload_id: str, detail: str) -> None:
 
 def record(*, engine: Engine, ledger: Ledger, upload_id: str, version_id: str | None) -> Evidence:
     """The object exists: make it evidence and write its ledger entries. Idempotent (the API's retry
-    and the sweeper may both run it): the evidence row and the entries are keyed by the upload."""
+    and the sweeper may both run it): the evidence row and the entries are keyed by the upload.
+    The file's basis is its request's `consent_given` entry: without one, NoBasis (nothing recorded)."""
+    with write_scope(engine) as session:
+        row = session.get(Upload, upload_id)
+        if row is None:
+            raise Conflict(f"No upload {upload_id}.")
+        request_id = row.request_id
+    consent = basis.of_consent(ledger, request_id)
     with write_scope(engine) as session:
         row = session.get(Upload, upload_id)
         if row is None:
@@ -143,6 +151,7 @@ def record(*, engine: Engine, ledger: Ledger, upload_id: str, version_id: str | 
                     f"arrived after the request was {req.status}; kept under retention, never attached"
                 ),
             )  # fmt: skip
+            basis.assign(ev, consent)
             session.add(ev)
         row.version_id = ev.version_id
         session.add(row)
@@ -160,7 +169,11 @@ def record(*, engine: Engine, ledger: Ledger, upload_id: str, version_id: str | 
                 sha256=ev.sha256,
                 detail=f"{ev.size} bytes, {ev.content_type}, uploaded by the owner",
                 facts=file_facts(
-                    filename=ev.filename, size=ev.size, content_type=ev.content_type, camera_id=camera_id
+                    filename=ev.filename,
+                    size=ev.size,
+                    content_type=ev.content_type,
+                    camera_id=camera_id,
+                    basis_index=basis.require(ev).ledger_index,
                 ),
             ),
         )

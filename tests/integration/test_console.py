@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import Browser, Page, expect
 from pypdf import PdfReader
 from sqlmodel import select
@@ -146,6 +147,7 @@ def test_resident_signs_up_registers_a_camera_and_the_investigator_gets_its_foot
     # --- the investigator sees it arrive live, downloads it, reads the history ---
     expect(status).to_have_text("attached", timeout=90_000)
     expect(inv.get_by_role("link", name="Download porch.mp4")).to_be_visible(timeout=10_000)
+    expect(inv.locator("#evidence-table .basis")).to_contain_text("basis: owner's consent, ledger entry")
     shot(inv, web.shots, "investigator-case")
     with inv.expect_download() as dl:
         inv.get_by_role("link", name="Download porch.mp4").click()
@@ -409,6 +411,12 @@ def test_admin_manages_users_agencies_and_approves_an_integrated_camera(web: Sit
     expect(page.get_by_text("Camera approved")).to_be_visible()
     with session_scope(web.engine) as s:
         assert s.get(Camera, cam.id).approved_at is not None  # type: ignore[union-attr]
+    with web.engine.connect() as conn:  # the owner's integration agreement, the basis of its pulls
+        agreement = conn.execute(
+            sa.text("SELECT entry FROM ledger_entries WHERE idempotency_key = :k"),
+            {"k": f"camera:{cam.id}:agreement"},
+        ).scalar_one()
+    assert '"type":"camera_approved"' in agreement and '"kind":"integrated"' in agreement
 
 
 def test_the_console_works_by_keyboard_alone(web: Site, chromium: Browser) -> None:

@@ -517,11 +517,11 @@ def test_custody_bundle_proves_the_file_offline(
         "--consistency-proof",
         str(tmp_path / "proof.json"),
     )
-    assert grown.returncode == 0 and "6. the newer checkpoint" in grown.stdout, grown.stdout + grown.stderr
+    assert grown.returncode == 0 and "7. the newer checkpoint" in grown.stdout, grown.stdout + grown.stderr
     proof["hashes"] = proof["hashes"][:-1] or ["AAAA"]
     (tmp_path / "bad-proof.json").write_text(json.dumps(proof))
     fails(
-        6,
+        7,
         clip,
         bundle,
         "--checkpoint",
@@ -554,3 +554,109 @@ def test_custody_bundle_proves_the_file_offline(
     assert "How to check this report" in words and "custody verify FILE --bundle" in words
     assert "penalty of perjury" in words and "28 U.S.C. § 1746" in words and "Assistant US Attorney" in words
     assert "self-signed" in words and "\\," not in words
+
+
+def test_every_file_names_its_basis_and_verify_checks_it(
+    flow: TestClient, flow_settings: Settings, camera_server: str, tmp_path: Path
+) -> None:
+    """Consent you can prove (issue 14, part 3): the owner's file rests on the request's
+    `consent_given` entry (terms version, link id), the pulled file on the integrated camera's
+    `camera_approved` entry; GET /evidence, the bundle, `custody verify` and the report say so."""
+    from custody.ledger.bundle_verify import BasisMismatch, verify_file
+
+    h = staff_headers(flow, "investigator")
+    lat, lon = _spot()
+    cam, email = _camera(flow, h, lat + 0.001, lon)
+    integrated, _ = _camera(flow, h, lat - 0.001, lon, kind="integrated", pull_url=f"{camera_server}/feed")
+    alert = _alert(flow, h, lat, lon)
+    by_camera = {r["camera_id"]: r["id"] for r in alert["requests"]}
+    req_id, pull_id = by_camera[cam], by_camera[integrated]
+    wait_for("notified", lambda: request_status(flow, h, req_id) == "notified")
+    token = _token_for(flow_settings, email)
+    page = flow.get(f"/consent/{token}")
+    assert f'<strong id="terms-version">{flow_settings.consent_terms_version}</strong>' in page.text
+    flow.post(f"/consent/{token}/decision", json={"decision": "consent"})
+    data = video_bytes(400_000, seed=11)
+    assert flow.put(f"/consent/{token}/files/door.mp4", content=data).status_code == 201
+    flow.post(f"/consent/{token}/complete")
+    wait_for("attached", lambda: request_status(flow, h, req_id) == "attached")
+    wait_for("pulled", lambda: request_status(flow, h, pull_id) == "attached")
+
+    ledger = flow.app.state.ledger  # type: ignore[attr-defined]
+    entries = {i: json.loads(d) for i, d in ledger.entries_for(case_id=alert["case_id"])}
+    consent = next(i for i, e in entries.items() if e["type"] == "consent_given")
+    assert entries[consent]["facts"] == {
+        "terms_version": flow_settings.consent_terms_version,
+        "link_id": entries[consent]["actor"],
+    }
+    assert token not in json.dumps(entries[consent])  # the link's id, never the token
+    evidence = {e["request_id"]: e for e in flow.get(f"/cases/{alert['case_id']}/evidence", headers=h).json()}
+    mine = flow.get(f"/evidence/{evidence[req_id]['id']}", headers=h).json()
+    pulled = flow.get(f"/evidence/{evidence[pull_id]['id']}", headers=h).json()
+    assert mine["basis"] == {"type": "consent", "ledger_index": consent}
+    assert pulled["basis"]["type"] == "integration_agreement"
+    agreement = json.loads(ledger.entry_at(pulled["basis"]["ledger_index"]))
+    assert agreement["type"] == "camera_approved" and "case_id" not in agreement
+    assert agreement["facts"] == {
+        "kind": "integrated",
+        "camera_id": integrated,
+        "terms_version": flow_settings.consent_terms_version,
+    }
+    received = {e["evidence_id"]: e for e in entries.values() if e["type"] == "file_received"}
+    assert received[mine["id"]]["facts"]["basis_index"] == consent
+    assert received[pulled["id"]]["facts"]["basis_index"] == pulled["basis"]["ledger_index"]
+
+    # The bundle carries both bases; verify proves each file's, and fails when it is left out or moved.
+    prosecutor = staff_headers(flow, "prosecutor")
+    bundle = flow.get(f"/cases/{alert['case_id']}/custody-bundle.json", headers=prosecutor).json()
+    assert [b["index"] for b in bundle["ledger"]["basis_entries"]] == [pulled["basis"]["ledger_index"]]
+    clip, pulled_clip, bpath = tmp_path / "door.mp4", tmp_path / "pulled.mp4", tmp_path / "bundle.json"
+    clip.write_bytes(data)
+    pulled_clip.write_bytes(flow.get(f"/evidence/{pulled['id']}/download", headers=h).content)
+    bpath.write_text(json.dumps(bundle))
+    terms = flow_settings.consent_terms_version
+    ok = _verify_cli(str(clip), "--bundle", str(bpath), "--public-key", bundle["ledger"]["public_key"])
+    assert ok.returncode == 0 and "6. the file's basis is in the signed log" in ok.stdout, (
+        ok.stdout + ok.stderr
+    )
+    assert f"owner's consent, terms {terms}, ledger entry {consent}" in ok.stdout
+    report = verify_file(pulled_clip, bpath)
+    assert dict(report.proven)["basis"].startswith(f"owner's integration agreement, terms {terms}")
+
+    def tampered(change: Any) -> Path:
+        copy = json.loads(json.dumps(bundle))
+        change(copy)
+        path = tmp_path / f"t{uuid.uuid4().hex[:6]}.json"
+        path.write_text(json.dumps(copy))
+        return path
+
+    no_consent = tampered(
+        lambda b: b["ledger"].update(entries=[x for x in b["ledger"]["entries"] if x["index"] != consent])
+    )
+    out = _verify_cli(str(clip), "--bundle", str(no_consent))
+    assert out.returncode == 1 and "step 6" in out.stdout and "basis_index" in out.stdout, out.stdout
+    with pytest.raises(BasisMismatch) as info:
+        verify_file(pulled_clip, tampered(lambda b: b["ledger"].update(basis_entries=[])))
+    assert info.value.field == "basis_index"
+    moved = tampered(
+        lambda b: [e.update(basis={"type": "consent", "ledger_index": 0}) for e in b["evidence"]]
+    )
+    with pytest.raises(BasisMismatch) as info:
+        verify_file(clip, moved)
+    assert info.value.field == "basis.ledger_index"
+    edited = tampered(
+        lambda b: b["ledger"]["basis_entries"][0].update(
+            entry=b["ledger"]["basis_entries"][0]["entry"].replace(terms, "1999-01")
+        )
+    )
+    with pytest.raises(BasisMismatch) as info:  # an edited agreement is no longer in the signed log
+        verify_file(pulled_clip, edited)
+    assert info.value.field == "basis_entries"
+
+    from pypdf import PdfReader
+
+    pdf = flow.get(f"/cases/{alert['case_id']}/custody-report.pdf", headers=prosecutor)
+    assert pdf.status_code == 200, pdf.text
+    words = " ".join("\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages).split())
+    assert f"Owner's consent, terms {terms}, ledger entry {consent}" in words, words
+    assert f"Owner's integration agreement, terms {terms}" in words
