@@ -792,12 +792,20 @@ def _auditor(dep: Deployment, auditor: tuple[str, str]) -> httpx.Client:
 
 
 def _ledger_entries(client: httpx.Client) -> list[dict[str, Any]]:
+    """Every entry up to the current checkpoint's tree size. Not "until a page comes back empty":
+    each query of the log is itself an entry (`ledger_queried`), so the end moves as one reads."""
+    note = client.get("/ledger/checkpoint")
+    if note.status_code != 200:
+        raise RehearsalFailed(f"GET /ledger/checkpoint answered {note.status_code}")
+    size = int(note.text.splitlines()[1])
     out: list[dict[str, Any]] = []
-    while True:
-        page = client.get("/ledger/entries", params={"start": len(out), "end": len(out) + 1000})
+    while len(out) < size:
+        end = min(size, len(out) + 1000)
+        page = client.get("/ledger/entries", params={"start": len(out), "end": end})
         if page.status_code != 200 or not page.json():
-            return out
+            raise RehearsalFailed(f"GET /ledger/entries {len(out)}..{end} answered {page.status_code}")
         out.extend(e["entry"] for e in page.json())
+    return out
 
 
 def _check_story(dep: Deployment, story: StoryResult, auditor: tuple[str, str]) -> list[Check]:
