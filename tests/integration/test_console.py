@@ -384,7 +384,7 @@ def test_admin_manages_users_agencies_and_approves_an_integrated_camera(web: Sit
     page.get_by_label("Full name").fill("Jordan Alvarez")
     page.get_by_label("Title").fill("Detective")
     page.get_by_label("Username").fill(name)
-    page.get_by_label("Role").select_option("investigator")
+    page.get_by_label("Role", exact=True).select_option("investigator")
     page.get_by_label("Agency").select_option("MTPD")
     page.get_by_label("Initial password").fill("correct horse battery")
     page.get_by_role("button", name="Add user").click()
