@@ -64,3 +64,16 @@ def chromium() -> Iterator[Browser]:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         yield browser
         browser.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The browser stories (test_console.py) run on SQLite, the embedded default `make run` uses,
+    not twice: what they drive is the console's pages, whose services and queries are tested on
+    both engines through the API and tests/integration/test_console_security.py. Skipped (with the
+    reason) before any fixture starts, to keep the suite under 15 minutes on 2 cores."""
+    skip = pytest.mark.skip(
+        reason="browser stories run on SQLite (make run's engine); their services run on both engines"
+    )
+    for item in items:
+        if item.nodeid.startswith("tests/integration/test_console.py::") and "[postgresql]" in item.nodeid:
+            item.add_marker(skip)
