@@ -148,9 +148,10 @@ def record_incident(
         found = _find(session, integration.agency, cad_number)
     if found is not None:
         return Intake(found, False)
+    # No time in this free text: it could only be written in one zone (it was UTC), and people read
+    # times in the program's zone. The case keeps `cad_occurred_at`; pages show it in that zone.
     text = (
-        f"{type} at {lat:.6f}, {lon:.6f}, {occurred_at.isoformat()} (CAD {cad_number}, "
-        f"from {integration.name}).\n{description}".strip()
+        f"{type} at {lat:.6f}, {lon:.6f} (CAD {cad_number}, from {integration.name}).\n{description}".strip()
     )
     try:
         with session_scope(engine) as session:

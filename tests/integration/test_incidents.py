@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from pypdf import PdfReader
 from sqlmodel import col, select
 
+from custody import localtime
 from custody.db import create_db_engine, session_scope
 from custody.ledger.store import Ledger
 from custody.models import LedgerEntry
@@ -249,6 +250,8 @@ def test_a_draft_is_confirmed_in_the_console_and_a_disabled_integration_is_refus
     assert "draft alert to confirm" in listed()
     page = client.get(f"/console/cases/{case_id}").text
     assert 'id="cad-draft"' in page and cad in page and "RTCC feed (incident feed)" in page
+    # The incident's time is shown in the program's zone, named; never as UTC text in the description.
+    assert localtime.when(occurred, web.settings.tz) in page and occurred.isoformat() not in page
     assert "Confirm the draft alert" in page
     form = {
         name: re.search(rf'id="{name}" name="{name}"[^>]* value="([^"]*)"', page).group(1)  # type: ignore[union-attr]
